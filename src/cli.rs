@@ -1,0 +1,233 @@
+//! The daemon's command line: flags, their defaults, and how they become a [`Config`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+
+use muxd::resp::RespLimits;
+use muxd::{Config, ListenAddr};
+
+/// TCP address served when neither `--tcp` nor `--unix` is given.
+pub const DEFAULT_TCP: &str = "127.0.0.1:7379";
+/// Unix socket served when neither `--tcp` nor `--unix` is given.
+pub const DEFAULT_UNIX: &str = "/tmp/muxd.sock";
+
+/// muxd: a RESP (Redis protocol) server multiplexing many clients on one thread with poll.
+///
+/// With no --tcp and no --unix it listens on tcp://127.0.0.1:7379 and unix:///tmp/muxd.sock.
+/// Once every listener is bound it prints one line on stdout,
+/// `READY tcp://127.0.0.1:7379 unix:///tmp/muxd.sock` (the addresses actually bound, in
+/// flag order); logs go to stderr. SIGINT or SIGTERM stops it gracefully (a second one at
+/// once). Sizes accept k, kb, m, mb, g, gb suffixes (powers of 1024).
+#[derive(Debug, Parser)]
+#[command(name = "muxd", version, about, long_about)]
+pub struct Cli {
+    /// Listen on a TCP address (IPv4 or IPv6, e.g. 127.0.0.1:7379, [::1]:0). Repeatable.
+    #[arg(long = "tcp", value_name = "ADDR")]
+    pub tcp: Vec<String>,
+
+    /// Listen on a Unix socket path. Repeatable. A stale socket file (nobody accepting) is
+    /// replaced; a live one, or a path that is not a socket, is refused.
+    #[arg(long = "unix", value_name = "PATH")]
+    pub unix: Vec<PathBuf>,
+
+    /// Permission bits of the Unix socket files, in octal (connecting needs write access).
+    #[arg(long, value_name = "MODE", default_value = "600", value_parser = parse_mode)]
+    pub unix_mode: u32,
+
+    /// Most clients connected at once [default: open-file limit minus 32]. More are answered
+    /// "-ERR max number of clients reached" and closed.
+    #[arg(long, value_name = "N")]
+    pub max_clients: Option<usize>,
+
+    /// Close clients idle for more than SECS seconds; 0 never does.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub timeout: u64,
+
+    /// Largest bulk string in a request (Redis: proto-max-bulk-len).
+    #[arg(long, value_name = "BYTES", default_value = "512mb", value_parser = parse_size)]
+    pub max_bulk_len: usize,
+
+    /// Most arguments in one request.
+    #[arg(long, value_name = "N", default_value_t = 1024 * 1024)]
+    pub max_multibulk_len: usize,
+
+    /// Longest inline command line, and longest `*n`/`$n` header line.
+    #[arg(long, value_name = "BYTES", default_value = "64kb", value_parser = parse_size)]
+    pub max_inline_len: usize,
+
+    /// Most unparsed input one client may have buffered (Redis: client-query-buffer-limit).
+    #[arg(long, value_name = "BYTES", default_value = "1gb", value_parser = parse_size)]
+    pub max_request_bytes: usize,
+
+    /// Stop reading a client's requests while more than this many bytes of its responses
+    /// wait unread.
+    #[arg(long, value_name = "BYTES", default_value = "64mb", value_parser = parse_size)]
+    pub output_high_watermark: usize,
+
+    /// Resume reading a paused client once its unread responses fall below this.
+    #[arg(long, value_name = "BYTES", default_value = "16mb", value_parser = parse_size)]
+    pub output_low_watermark: usize,
+
+    /// On SIGTERM, keep writing owed responses for at most SECS seconds, then close.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub shutdown_timeout: f64,
+
+    /// Length of each master socket's queue of connections not yet accepted.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub backlog: i32,
+
+    /// More logging: -v debug (connects, disconnects), -vv trace (every event).
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Less logging: -q warnings and errors only, -qq errors only, -qqq nothing.
+    #[arg(short, long, action = ArgAction::Count)]
+    pub quiet: u8,
+}
+
+impl Cli {
+    /// Parses the process arguments, keeping the order in which listeners were given.
+    pub fn parse_ordered() -> (Cli, Vec<ListenOrder>) {
+        let matches = Cli::command().get_matches();
+        let cli = match Cli::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        };
+        let mut order = Vec::new();
+        if let Some(indices) = matches.indices_of("tcp") {
+            order.extend(indices.zip(0..).map(|(at, i)| (at, ListenOrder::Tcp(i))));
+        }
+        if let Some(indices) = matches.indices_of("unix") {
+            order.extend(indices.zip(0..).map(|(at, i)| (at, ListenOrder::Unix(i))));
+        }
+        order.sort_by_key(|(at, _)| *at);
+        (cli, order.into_iter().map(|(_, o)| o).collect())
+    }
+
+    /// The `log` level the flags ask for.
+    pub fn log_level(&self) -> log::LevelFilter {
+        match (self.verbose, self.quiet) {
+            (0, 0) => log::LevelFilter::Info,
+            (1, _) => log::LevelFilter::Debug,
+            (v, _) if v >= 2 => log::LevelFilter::Trace,
+            (_, 1) => log::LevelFilter::Warn,
+            (_, 2) => log::LevelFilter::Error,
+            _ => log::LevelFilter::Off,
+        }
+    }
+
+    /// The protocol limits.
+    pub fn limits(&self) -> RespLimits {
+        RespLimits {
+            max_bulk_len: self.max_bulk_len,
+            max_multibulk_len: self.max_multibulk_len,
+            max_inline_len: self.max_inline_len,
+        }
+    }
+
+    /// The server configuration, listeners in `order`.
+    pub fn config(&self, order: &[ListenOrder]) -> anyhow::Result<Config> {
+        let mut config = Config::default();
+        for item in order {
+            let addr = match *item {
+                ListenOrder::Tcp(i) => {
+                    let text = self.tcp.get(i).map(String::as_str).unwrap_or_default();
+                    ListenAddr::tcp(text).with_context(|| format!("--tcp {text}"))?
+                }
+                ListenOrder::Unix(i) => {
+                    ListenAddr::Unix(self.unix.get(i).cloned().unwrap_or_default())
+                }
+            };
+            config.listen.push(addr);
+        }
+        if config.listen.is_empty() {
+            config.listen.push(ListenAddr::tcp(DEFAULT_TCP)?);
+            config.listen.push(ListenAddr::unix(DEFAULT_UNIX));
+        }
+        if !self.shutdown_timeout.is_finite() || self.shutdown_timeout < 0.0 {
+            bail!("--shutdown-timeout must be a non-negative number of seconds");
+        }
+        if self.output_low_watermark > self.output_high_watermark {
+            bail!("--output-low-watermark must not be above --output-high-watermark");
+        }
+        config.unix_mode = self.unix_mode;
+        config.backlog = self.backlog;
+        config.max_clients = self.max_clients;
+        config.idle_timeout = (self.timeout > 0).then(|| Duration::from_secs(self.timeout));
+        config.max_input_buffer = self.max_request_bytes;
+        config.output_high_watermark = self.output_high_watermark;
+        config.output_low_watermark = self.output_low_watermark;
+        config.shutdown_timeout = Duration::from_secs_f64(self.shutdown_timeout);
+        config.stop_on_signals = true;
+        Ok(config)
+    }
+}
+
+/// Which listener flag came at a given position of the command line.
+#[derive(Debug, Clone, Copy)]
+pub enum ListenOrder {
+    /// The n-th `--tcp`.
+    Tcp(usize),
+    /// The n-th `--unix`.
+    Unix(usize),
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{text:?} is not an octal mode like 600 or 660"))
+}
+
+/// `65536`, `64k`, `64kb`, `512mb`, `1gb` (powers of 1024, as Redis reads them).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(digits_end);
+    let multiplier: usize = match unit {
+        "" | "b" => 1,
+        "k" | "kb" => 1024,
+        "m" | "mb" => 1024 * 1024,
+        "g" | "gb" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit (use k, kb, m, mb, g or gb)"
+            ));
+        }
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| format!("{text:?} is not a size like 65536, 64kb or 512mb"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_modes() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64kb"), Ok(65536));
+        assert_eq!(parse_size("64K"), Ok(65536));
+        assert_eq!(parse_size("512mb"), Ok(512 << 20));
+        assert_eq!(parse_size("1gb"), Ok(1 << 30));
+        assert!(parse_size("12tb").is_err());
+        assert!(parse_size("mb").is_err());
+        assert_eq!(parse_mode("600"), Ok(0o600));
+        assert_eq!(parse_mode("0o660"), Ok(0o660));
+        assert!(parse_mode("800").is_err());
+        assert!(parse_mode("7777").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,332 @@
+//! The client-handle table: the server's database of connected clients.
+//!
+//! A `slab` of [`Client`] handles. A handle's slab key is its poll token, so an event
+//! finds its handle with one index; keys are reused after a client leaves, which is why
+//! services address clients by [`ClientId`] instead: ids are never reused, and an id whose
+//! client has left finds nothing even when its old slot is taken again.
+//!
+//! The table also threads its handles on a least-recently-active list (links inside each
+//! handle), so that finding the clients idle past a timeout costs time proportional to
+//! the clients that expired, not to all clients.
+//!
+//! Services see the table read-only, through [`Clients`].
+
+use std::collections::HashMap;
+
+use crate::client::{Client, ClientId, ClientInfo, NIL, Phase};
+
+/// The table of client handles, keyed by poll token.
+pub(crate) struct ClientTable<D, S> {
+    slab: slab::Slab<Client<D, S>>,
+    /// Id to slab key, for services that address clients by id.
+    keys: HashMap<ClientId, usize>,
+    /// The id the next client gets.
+    next_id: u64,
+    /// Least recently active client (front of the idle list).
+    idle_head: usize,
+    /// Most recently active client.
+    idle_tail: usize,
+}
+
+impl<D, S> ClientTable<D, S> {
+    pub(crate) fn new() -> ClientTable<D, S> {
+        ClientTable {
+            slab: slab::Slab::new(),
+            keys: HashMap::new(),
+            next_id: 1,
+            idle_head: NIL,
+            idle_tail: NIL,
+        }
+    }
+
+    /// Inserts the handle `make` builds from its slab key and new id.
+    ///
+    /// `make` runs before anything is stored (register the socket with the key as its
+    /// token there): if it fails, the table is left as it was and no id is used up.
+    pub(crate) fn insert_with<E>(
+        &mut self,
+        make: impl FnOnce(usize, ClientId) -> Result<Client<D, S>, E>,
+    ) -> Result<(usize, ClientId), E> {
+        let entry = self.slab.vacant_entry();
+        let key = entry.key();
+        let id = ClientId(self.next_id);
+        let client = make(key, id)?;
+        entry.insert(client);
+        self.next_id += 1;
+        self.keys.insert(id, key);
+        self.push_back(key);
+        Ok((key, id))
+    }
+
+    /// Removes the handle at `key`.
+    pub(crate) fn remove(&mut self, key: usize) -> Option<Client<D, S>> {
+        if !self.slab.contains(key) {
+            return None;
+        }
+        self.unlink(key);
+        let client = self.slab.try_remove(key)?;
+        self.keys.remove(&client.info.id);
+        Some(client)
+    }
+
+    /// Moves `key` to the most-recently-active end of the idle list.
+    pub(crate) fn touch(&mut self, key: usize) {
+        if self.idle_tail != key && self.slab.contains(key) {
+            self.unlink(key);
+            self.push_back(key);
+        }
+    }
+
+    /// The least recently active client.
+    pub(crate) fn least_recently_active(&self) -> Option<(usize, &Client<D, S>)> {
+        self.slab.get(self.idle_head).map(|c| (self.idle_head, c))
+    }
+
+    fn push_back(&mut self, key: usize) {
+        let tail = self.idle_tail;
+        if let Some(c) = self.slab.get_mut(key) {
+            c.idle_prev = tail;
+            c.idle_next = NIL;
+        }
+        match self.slab.get_mut(tail) {
+            Some(t) => t.idle_next = key,
+            None => self.idle_head = key,
+        }
+        self.idle_tail = key;
+    }
+
+    fn unlink(&mut self, key: usize) {
+        let Some(c) = self.slab.get_mut(key) else {
+            return;
+        };
+        let (prev, next) = (c.idle_prev, c.idle_next);
+        c.idle_prev = NIL;
+        c.idle_next = NIL;
+        match self.slab.get_mut(prev) {
+            Some(p) => p.idle_next = next,
+            None => {
+                if self.idle_head == key {
+                    self.idle_head = next;
+                }
+            }
+        }
+        match self.slab.get_mut(next) {
+            Some(n) => n.idle_prev = prev,
+            None => {
+                if self.idle_tail == key {
+                    self.idle_tail = prev;
+                }
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, key: usize) -> Option<&Client<D, S>> {
+        self.slab.get(key)
+    }
+
+    #[inline]
+    pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut Client<D, S>> {
+        self.slab.get_mut(key)
+    }
+
+    /// The slab key of the client with `id`, if it is still connected.
+    pub(crate) fn key_of(&self, id: ClientId) -> Option<usize> {
+        self.keys.get(&id).copied()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &Client<D, S>)> {
+        self.slab.iter()
+    }
+
+    pub(crate) fn keys(&self) -> Vec<usize> {
+        self.slab.iter().map(|(k, _)| k).collect()
+    }
+}
+
+/// A read-only view of the client table, for services (`CLIENT LIST`, `INFO clients`).
+pub struct Clients<'a, D, S> {
+    table: &'a ClientTable<D, S>,
+}
+
+impl<'a, D, S> Clients<'a, D, S> {
+    pub(crate) fn new(table: &'a ClientTable<D, S>) -> Clients<'a, D, S> {
+        Clients { table }
+    }
+
+    /// Number of connected clients.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The client with `id`, if it is still connected.
+    pub fn get(&self, id: ClientId) -> Option<ClientEntry<'a>> {
+        let key = self.table.key_of(id)?;
+        self.table.get(key).map(ClientEntry::of)
+    }
+
+    /// Every connected client, in table order.
+    pub fn iter(&self) -> impl Iterator<Item = ClientEntry<'a>> + 'a {
+        self.table.iter().map(|(_, c)| ClientEntry::of(c))
+    }
+}
+
+/// One row of the client table as a service sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientEntry<'a> {
+    /// Identity and counters.
+    pub info: &'a ClientInfo,
+    /// Bytes received and not yet decoded (a request still arriving).
+    pub input_buffered: usize,
+    /// Response bytes not yet written.
+    pub output_buffered: usize,
+    /// Whether the client is being closed (after `QUIT`, an error, a kill).
+    pub closing: bool,
+}
+
+impl<'a> ClientEntry<'a> {
+    fn of<D, S>(client: &'a Client<D, S>) -> ClientEntry<'a> {
+        ClientEntry {
+            info: &client.info,
+            input_buffered: client.input_len(),
+            output_buffered: client.output_len(),
+            closing: client.phase != Phase::Open,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ClientInfo;
+    use crate::listener::{ListenAddr, ListenerInfo};
+    use crate::stream::{Peer, Stream};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    fn client(id: ClientId, stream: Stream) -> Client<(), u32> {
+        let now = Instant::now();
+        Client::new(
+            ClientInfo {
+                id,
+                listener: Arc::new(ListenerInfo {
+                    addr: ListenAddr::unix("/tmp/t.sock"),
+                }),
+                peer: Peer::Unix(None),
+                fd: -1,
+                connected_at: now,
+                last_active: now,
+                bytes_in: 0,
+                bytes_out: 0,
+                requests: 0,
+                name: None,
+            },
+            stream,
+        )
+    }
+
+    fn stream() -> Stream {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        Stream::Unix(mio::net::UnixStream::from_std(a))
+    }
+
+    #[test]
+    fn ids_are_never_reused_even_when_slots_are() {
+        let mut table: ClientTable<(), u32> = ClientTable::new();
+        let (key_a, id_a) = table
+            .insert_with(|_, id| Ok::<_, ()>(client(id, stream())))
+            .unwrap();
+        table.remove(key_a).unwrap();
+        let (key_b, id_b) = table
+            .insert_with(|_, id| Ok::<_, ()>(client(id, stream())))
+            .unwrap();
+        assert_eq!(key_a, key_b, "the slot is reused");
+        assert_ne!(id_a, id_b, "the id is not");
+        assert_eq!(table.key_of(id_a), None, "a stale id finds nothing");
+        assert_eq!(table.key_of(id_b), Some(key_b));
+        let view = Clients::new(&table);
+        assert!(view.get(id_a).is_none());
+        assert_eq!(view.get(id_b).unwrap().info.id(), id_b);
+    }
+
+    #[test]
+    fn failed_insert_leaves_table_unchanged() {
+        let mut table: ClientTable<(), u32> = ClientTable::new();
+        let err = table.insert_with(|_, _| Err::<Client<(), u32>, _>("register failed"));
+        assert_eq!(err.unwrap_err(), "register failed");
+        assert!(table.is_empty());
+        let (_, id) = table
+            .insert_with(|_, id| Ok::<_, ()>(client(id, stream())))
+            .unwrap();
+        assert_eq!(id.as_u64(), 1, "no id was used up by the failure");
+    }
+
+    #[test]
+    fn lookup_insert_remove_and_listing() {
+        let mut table: ClientTable<(), u32> = ClientTable::new();
+        let mut keys = Vec::new();
+        for _ in 0..5 {
+            keys.push(
+                table
+                    .insert_with(|_, id| Ok::<_, ()>(client(id, stream())))
+                    .unwrap(),
+            );
+        }
+        assert_eq!(table.len(), 5);
+        let (key, id) = keys[2];
+        assert_eq!(table.get(key).unwrap().info.id(), id);
+        table.get_mut(key).unwrap().state = 7;
+        assert_eq!(table.remove(key).unwrap().state, 7);
+        assert!(table.remove(key).is_none());
+        let listed: Vec<u64> = Clients::new(&table)
+            .iter()
+            .map(|e| e.info.id().as_u64())
+            .collect();
+        assert_eq!(listed, vec![1, 2, 4, 5]);
+    }
+
+    #[test]
+    fn idle_list_orders_by_last_touch() {
+        let mut table: ClientTable<(), u32> = ClientTable::new();
+        let keys: Vec<usize> = (0..4)
+            .map(|_| {
+                table
+                    .insert_with(|_, id| Ok::<_, ()>(client(id, stream())))
+                    .unwrap()
+                    .0
+            })
+            .collect();
+        let order = |t: &mut ClientTable<(), u32>| {
+            let mut seen = Vec::new();
+            while let Some((k, _)) = t.least_recently_active() {
+                seen.push(k);
+                t.touch(k);
+                if seen.len() == t.len() {
+                    break;
+                }
+            }
+            seen
+        };
+        assert_eq!(order(&mut table), keys);
+        table.touch(keys[1]);
+        table.remove(keys[2]);
+        assert_eq!(order(&mut table), vec![keys[0], keys[3], keys[1]]);
+        table.remove(keys[0]);
+        table.remove(keys[1]);
+        table.remove(keys[3]);
+        assert!(table.least_recently_active().is_none());
+    }
+}

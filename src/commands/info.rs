@@ -1,0 +1,140 @@
+//! `INFO [section ...]`: sections `server`, `clients`, `memory` and `stats`, with Redis's
+//! field names where Redis has the same figure, so existing Redis tooling reads them.
+//! No section, `default`, `all` or `everything` gives every section; an unknown section
+//! gives nothing, as in Redis.
+
+use std::fmt::Write;
+
+use super::{CommandService, Ctx};
+use crate::client::CloseReason;
+use crate::listener::ListenAddr;
+use crate::resp::{Args, Reply};
+
+const SECTIONS: &[&str] = &["server", "clients", "memory", "stats"];
+
+const CLOSE_REASONS: &[CloseReason] = &[
+    CloseReason::PeerClosed,
+    CloseReason::ProtocolError,
+    CloseReason::Reset,
+    CloseReason::IdleTimeout,
+    CloseReason::Killed,
+    CloseReason::Quit,
+    CloseReason::Shutdown,
+    CloseReason::ServicePanic,
+    CloseReason::Limit,
+];
+
+pub(crate) fn info(_: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
+    let everything = args.len() == 1
+        || args.iter().skip(1).any(|a| {
+            [&b"default"[..], b"all", b"everything"]
+                .iter()
+                .any(|w| a.eq_ignore_ascii_case(w))
+        });
+    let mut text = String::new();
+    for section in SECTIONS {
+        let wanted = everything
+            || args
+                .iter()
+                .skip(1)
+                .any(|a| a.eq_ignore_ascii_case(section.as_bytes()));
+        if wanted {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            write_section(section, ctx, &mut text);
+        }
+    }
+    ctx.reply(&Reply::Bulk(text.as_bytes()));
+}
+
+fn write_section(section: &str, ctx: &Ctx<'_>, out: &mut String) {
+    let server = ctx.server();
+    let stats = ctx.stats();
+    // Writing to a String cannot fail.
+    let _ = match section {
+        "server" => {
+            let uptime = ctx
+                .now()
+                .saturating_duration_since(server.started())
+                .as_secs();
+            let tcp_port = server
+                .listeners()
+                .iter()
+                .find_map(|l| match l.addr {
+                    ListenAddr::Tcp(addr) => Some(addr.port()),
+                    ListenAddr::Unix(_) => None,
+                })
+                .unwrap_or(0);
+            let executable = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let _ = write!(
+                out,
+                "# Server\r\nmuxd_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nexecutable:{}\r\n",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                usize::BITS,
+                std::process::id(),
+                tcp_port,
+                uptime,
+                uptime / 86_400,
+                executable,
+            );
+            for (i, listener) in server.listeners().iter().enumerate() {
+                let _ = write!(
+                    out,
+                    "listener{i}:kind={},addr={}\r\n",
+                    listener.kind(),
+                    listener.addr
+                );
+            }
+            Ok(())
+        }
+        "clients" => {
+            let clients = ctx.clients();
+            let closing = clients.iter().filter(|c| c.closing).count();
+            write!(
+                out,
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nclosing_clients:{}\r\n",
+                clients.len(),
+                server.max_clients(),
+                closing
+            )
+        }
+        "memory" => write!(
+            out,
+            "# Memory\r\nused_memory_rss:{}\r\n",
+            resident_memory().unwrap_or(0)
+        ),
+        _ => {
+            let _ = write!(
+                out,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nprotocol_errors:{}\r\naccept_fd_exhausted:{}\r\noutput_paused_clients:{}\r\nlimit_disconnections:{}\r\n",
+                stats.total_connections_received,
+                stats.total_commands_processed,
+                stats.total_net_input_bytes,
+                stats.total_net_output_bytes,
+                stats.rejected_connections,
+                stats.protocol_errors,
+                stats.accept_fd_exhausted,
+                stats.output_paused_clients,
+                stats.limit_disconnections,
+            );
+            for reason in CLOSE_REASONS {
+                let _ = write!(out, "closed_{}:{}\r\n", reason, stats.closed(*reason));
+            }
+            Ok(())
+        }
+    };
+}
+
+/// This process's resident set size in bytes, from `/proc/self/statm`.
+fn resident_memory() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
+}

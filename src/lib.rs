@@ -1,0 +1,85 @@
+//! # muxd: many clients, one thread, one poll
+//!
+//! ```text
+//!                 master sockets (tcp://…, unix://…)
+//!                        │ connect
+//!                        ▼
+//!   ┌──────────── mio::Poll (one thread) ─────────────┐
+//!   │ readable master ──► accept ──► client table     │
+//!   │                                (slab: key=token)│
+//!   │ readable client ──► read ──► Codec::decode ──┐  │
+//!   │                                              ▼  │
+//!   │        Service::on_request(request, ctx) ◄── request
+//!   │                    │ ctx.reply(response)        │
+//!   │                    ▼                            │
+//!   │        Codec::encode ──► output ──► write       │
+//!   │ writable client ──► write what is still owed    │
+//!   │ waker / SIGTERM ──► stop: close masters, flush, │
+//!   │                     close handles, rm sockets   │
+//!   └─────────────────────────────────────────────────┘
+//! ```
+//!
+//! A client's connection request arrives on a **master socket**; `accept` turns it into a
+//! **client handle** kept in the **client-handle table**. Its **service requests** are
+//! decoded by a [`Codec`], handled by a [`Service`], and answered with **responses**, in
+//! order, pipelined or not. No thread per client, no async runtime.
+//!
+//! - [`server`]: configure, bind, run and stop ([`Server`], [`Config`], [`ServerHandle`]);
+//! - `event_loop`: the loop itself (private);
+//! - [`listener`]: master sockets, TCP and Unix, and the life of socket files;
+//! - [`client_table`]: the table of client handles, and the read-only view services get;
+//! - [`client`]: one client handle, its [`ClientId`] and [`ClientInfo`];
+//! - [`codec`]: the [`Codec`] trait: bytes to requests, responses to bytes;
+//! - [`resp`]: RESP2, the Redis protocol, as a codec;
+//! - [`service`]: the [`Service`] trait and the [`Context`] it works through;
+//! - [`commands`]: the daemon's command set (`PING`, `ADD`, `CLIENT LIST`, ...);
+//! - [`stats`]: server-wide counters.
+//!
+//! # Embedding
+//! ```no_run
+//! use muxd::resp::{Args, RespCodec, Reply};
+//! use muxd::{Config, Context, Server, Service};
+//!
+//! /// Answers every request with its number of arguments.
+//! struct CountArgs;
+//!
+//! impl Service<RespCodec> for CountArgs {
+//!     type ClientState = ();
+//!     fn on_request(&mut self, request: Args<'_>, ctx: &mut Context<'_, RespCodec, ()>) {
+//!         ctx.reply(&Reply::Integer(request.len() as i64));
+//!     }
+//! }
+//!
+//! let mut config = Config::default();
+//! config.listen.push("tcp://127.0.0.1:7000".parse()?);
+//! config.stop_on_signals = true;
+//! Server::bind(config, RespCodec::default(), CountArgs)?.run()?;
+//! # Ok::<(), muxd::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod buffer;
+pub mod client;
+pub mod client_table;
+pub mod codec;
+pub mod commands;
+mod error;
+mod event_loop;
+pub mod listener;
+#[deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)]
+pub mod resp;
+pub mod server;
+pub mod service;
+pub mod stats;
+mod stream;
+
+pub use client::{ClientId, ClientInfo, CloseReason};
+pub use client_table::{ClientEntry, Clients};
+pub use codec::{Codec, Decoded};
+pub use error::{Error, ErrorKind};
+pub use listener::{ListenAddr, ListenerInfo, ListenerKind};
+pub use server::{Config, Server, ServerHandle, ServerInfo};
+pub use service::{Context, Service};
+pub use stats::Stats;
+pub use stream::{Peer, PeerCred};

@@ -1,0 +1,87 @@
+//! The `muxd` daemon: parses the command line, binds the master sockets, prints the
+//! `READY` line and runs the loop with the RESP command set until SIGINT or SIGTERM.
+//! Errors get their context here, at the edge; the library's are typed.
+
+mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use log::{error, info, warn};
+
+use muxd::Server;
+use muxd::commands::CommandService;
+use muxd::resp::RespCodec;
+use muxd::server::{RESERVED_FDS, open_file_limit};
+
+fn main() -> ExitCode {
+    let (cli, order) = cli::Cli::parse_ordered();
+    env_logger::Builder::new()
+        .filter_level(cli.log_level())
+        .parse_env("RUST_LOG")
+        .init();
+    match run(&cli, &order) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("muxd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &cli::Cli, order: &[cli::ListenOrder]) -> anyhow::Result<()> {
+    let mut config = cli.config(order)?;
+    if let Some(wanted) = config.max_clients {
+        config.max_clients = Some(fit_max_clients(wanted));
+    }
+    let limits = cli.limits();
+    let server = Server::bind(config, RespCodec::new(limits), CommandService::new(limits))
+        .context("muxd could not start")?;
+    info!(
+        "muxd {} pid={} max_clients={}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        server.max_clients()
+    );
+    let addrs: Vec<String> = server
+        .local_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "READY {}", addrs.join(" ")).context("writing the READY line")?;
+    stdout.flush().context("writing the READY line")?;
+    drop(stdout);
+    server.run().context("the event loop failed")?;
+    Ok(())
+}
+
+/// Raises the open-file limit so `wanted` clients fit, as far as the hard limit allows;
+/// returns the client limit that really fits.
+fn fit_max_clients(wanted: usize) -> usize {
+    let needed = wanted.saturating_add(RESERVED_FDS);
+    if open_file_limit() < needed {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `limit` is a valid rlimit for getrlimit/setrlimit.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                limit.rlim_cur = (needed as libc::rlim_t).min(limit.rlim_max);
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+        }
+    }
+    let fits = open_file_limit().saturating_sub(RESERVED_FDS).max(1);
+    if fits < wanted {
+        warn!(
+            "open-file limit allows only {fits} clients, lowering max_clients from {wanted} (raise it with ulimit -n)"
+        );
+        fits
+    } else {
+        wanted
+    }
+}

@@ -1,0 +1,61 @@
+//! Server-wide counters, updated by the loop and read by services (`INFO stats`).
+
+use crate::client::CloseReason;
+
+/// What the loop has counted since the server started.
+///
+/// Field names follow Redis's `INFO` where Redis has the same figure.
+#[derive(Debug, Default, Clone)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Connections accepted, including those rejected for the client limit.
+    pub total_connections_received: u64,
+    /// Connections refused because the client limit was reached.
+    pub rejected_connections: u64,
+    /// Requests handed to the service.
+    pub total_commands_processed: u64,
+    /// Bytes read from clients.
+    pub total_net_input_bytes: u64,
+    /// Bytes written to clients.
+    pub total_net_output_bytes: u64,
+    /// Clients closed for a malformed request.
+    pub protocol_errors: u64,
+    /// Times `accept` failed for lack of file descriptors (`EMFILE`/`ENFILE`).
+    pub accept_fd_exhausted: u64,
+    /// Times a client's reading was paused because its unread output passed the high
+    /// watermark.
+    pub output_paused_clients: u64,
+    /// Clients closed because they exceeded a per-client limit.
+    pub limit_disconnections: u64,
+    /// Clients closed, by reason.
+    closed: [u64; CLOSE_REASONS],
+}
+
+const CLOSE_REASONS: usize = 9;
+
+fn slot(reason: CloseReason) -> usize {
+    match reason {
+        CloseReason::PeerClosed => 0,
+        CloseReason::ProtocolError => 1,
+        CloseReason::Reset => 2,
+        CloseReason::IdleTimeout => 3,
+        CloseReason::Killed => 4,
+        CloseReason::Quit => 5,
+        CloseReason::Shutdown => 6,
+        CloseReason::ServicePanic => 7,
+        CloseReason::Limit => 8,
+    }
+}
+
+impl Stats {
+    /// Clients closed for `reason` so far.
+    pub fn closed(&self, reason: CloseReason) -> u64 {
+        self.closed.get(slot(reason)).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn count_close(&mut self, reason: CloseReason) {
+        if let Some(n) = self.closed.get_mut(slot(reason)) {
+            *n += 1;
+        }
+    }
+}
