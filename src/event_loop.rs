@@ -58,6 +58,8 @@ pub(crate) const ACCEPTS_PER_EVENT: usize = 256;
 const KEEP_BUFFER: usize = 64 * 1024;
 /// Longest wait for a closing client's peer to close after our side shut down.
 const LINGER: Duration = Duration::from_secs(1);
+/// How often a lingering client is checked for data still in flight.
+const LINGER_CHECK: Duration = Duration::from_millis(10);
 /// Pause before retrying `accept` after it failed for lack of file descriptors.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// Least time between two "client limit reached" warnings.
@@ -117,7 +119,7 @@ pub(crate) struct EventLoop<C: Codec, S: Service<C>> {
     write_buf: Vec<u8>,
     /// Clients whose reading stopped at the budget, to read again next turn.
     ready: Vec<usize>,
-    /// Clients lingering after our side shut down, in deadline order.
+    /// Clients lingering after our side shut down, by when to look at them again.
     lingering: VecDeque<(Instant, usize, ClientId)>,
     stop: Arc<AtomicBool>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
@@ -916,7 +918,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             deadline = deadline.min(stop);
         }
         client.phase = Phase::Lingering(reason, deadline);
-        self.lingering.push_back((deadline, key, client.info.id));
+        self.lingering
+            .push_back((now + LINGER_CHECK, key, client.info.id));
         self.discard_input(key, reason);
     }
 
@@ -1037,16 +1040,26 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 self.accept(index, now);
             }
         }
-        while let Some(&(deadline, key, id)) = self.lingering.front() {
-            if deadline > now {
+        // Lingering clients close once nothing is in flight (our last bytes acknowledged,
+        // nothing unread), when the peer closes (seen in `discard_input`), or at their
+        // deadline.
+        while let Some(&(check_at, key, id)) = self.lingering.front() {
+            if check_at > now {
                 break;
             }
             self.lingering.pop_front();
-            if let Some(client) = self.clients.get(key)
-                && client.info.id == id
-                && let Phase::Lingering(reason, _) = client.phase
-            {
-                self.close_now(key, reason);
+            let Some(client) = self.clients.get(key) else {
+                continue;
+            };
+            if client.info.id != id {
+                continue;
+            }
+            if let Phase::Lingering(reason, deadline) = client.phase {
+                if now >= deadline || nothing_in_flight(&client.stream) {
+                    self.close_now(key, reason);
+                } else {
+                    self.lingering.push_back((now + LINGER_CHECK, key, id));
+                }
             }
         }
         if let Some(timeout) = self.info.config.idle_timeout {
