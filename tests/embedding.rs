@@ -1,0 +1,337 @@
+//! The loop as a library: a service and codec of the test's own (a line protocol that
+//! upper-cases), run in a thread and stopped from another through a `ServerHandle`.
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use muxd::{
+    ClientId, ClientInfo, CloseReason, Codec, Config, Context, Decoded, ListenAddr, Server, Service,
+};
+
+/// One request per `\n`-terminated line; one response per line.
+struct Lines;
+
+#[derive(Debug)]
+struct LineTooLong;
+
+impl fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("line too long")
+    }
+}
+
+impl std::error::Error for LineTooLong {}
+
+impl Codec for Lines {
+    type Request<'a> = &'a [u8];
+    type Response<'a> = [u8];
+    type DecodeState = ();
+    type Error = LineTooLong;
+
+    fn decode<'a>(
+        &'a mut self,
+        _: &mut (),
+        input: &'a [u8],
+    ) -> Result<Decoded<&'a [u8]>, LineTooLong> {
+        match input.iter().position(|&b| b == b'\n') {
+            Some(end) => Ok(Decoded::Request(&input[..end], end + 1)),
+            None if input.len() > 1024 => Err(LineTooLong),
+            None => Ok(Decoded::Incomplete),
+        }
+    }
+
+    fn encode(response: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(response);
+        out.push(b'\n');
+    }
+
+    fn encode_error(message: &dyn fmt::Display, out: &mut Vec<u8>) {
+        out.extend_from_slice(format!("ERROR {message}\n").as_bytes());
+    }
+}
+
+/// Upper-cases lines; `ID`, `SEND <id> <text>`, `STOP` and `PANIC` do what they say.
+#[derive(Default)]
+struct Upper {
+    disconnected: Arc<Mutex<Vec<(ClientId, CloseReason)>>>,
+    served: u64,
+}
+
+impl Service<Lines> for Upper {
+    type ClientState = u32;
+
+    fn on_request(&mut self, line: &[u8], ctx: &mut Context<'_, Lines, u32>) {
+        self.served += 1;
+        *ctx.state() += 1;
+        let text = String::from_utf8_lossy(line);
+        let mut words = text.splitn(3, ' ');
+        match words.next().unwrap_or_default() {
+            "ID" => {
+                let id = ctx.id().to_string();
+                ctx.reply(id.as_bytes());
+            }
+            "SEND" => {
+                let to: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                let message = words.next().unwrap_or_default().to_owned();
+                let sent = ctx.send_to(ClientId::from_u64(to), message.as_bytes());
+                ctx.reply(if sent { b"SENT" } else { b"GONE" });
+            }
+            "COUNT" => {
+                let n = ctx.state().to_string();
+                ctx.reply(n.as_bytes());
+            }
+            "STOP" => {
+                ctx.reply(b"STOPPING");
+                ctx.stop_server();
+            }
+            "PANIC" => panic!("the service was told to panic"),
+            _ => ctx.reply(text.to_uppercase().as_bytes()),
+        }
+    }
+
+    fn on_connect(&mut self, ctx: &mut Context<'_, Lines, u32>) {
+        ctx.reply(b"HELLO");
+    }
+
+    fn on_disconnect(&mut self, info: &ClientInfo, _: u32, reason: CloseReason) {
+        self.disconnected.lock().unwrap().push((info.id(), reason));
+    }
+}
+
+struct LineClient {
+    reader: BufReader<Box<dyn std::io::Read + Send>>,
+    writer: Box<dyn Write + Send>,
+}
+
+impl LineClient {
+    fn tcp(addr: std::net::SocketAddr) -> LineClient {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut c = LineClient {
+            reader: BufReader::new(Box::new(s.try_clone().unwrap())),
+            writer: Box::new(s),
+        };
+        assert_eq!(c.line(), "HELLO");
+        c
+    }
+
+    fn unix(path: &std::path::Path) -> LineClient {
+        let s = UnixStream::connect(path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut c = LineClient {
+            reader: BufReader::new(Box::new(s.try_clone().unwrap())),
+            writer: Box::new(s),
+        };
+        assert_eq!(c.line(), "HELLO");
+        c
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        line.trim_end_matches('\n').to_owned()
+    }
+
+    fn ask(&mut self, request: &str) -> String {
+        self.writer
+            .write_all(format!("{request}\n").as_bytes())
+            .unwrap();
+        self.line()
+    }
+
+    fn closed(&mut self) -> bool {
+        let mut rest = String::new();
+        matches!(self.reader.read_line(&mut rest), Ok(0)) || rest.is_empty()
+    }
+}
+
+/// Closed clients, as the service saw them go.
+type Disconnects = Arc<Mutex<Vec<(ClientId, CloseReason)>>>;
+
+/// A server running `Upper` in a thread.
+struct Running {
+    tcp: std::net::SocketAddr,
+    unix: std::path::PathBuf,
+    handle: muxd::ServerHandle,
+    thread: std::thread::JoinHandle<Upper>,
+    disconnected: Disconnects,
+}
+
+fn start(dir: &tempfile::TempDir) -> Running {
+    let mut config = Config::default();
+    config.listen.push("tcp://127.0.0.1:0".parse().unwrap());
+    config
+        .listen
+        .push(ListenAddr::unix(dir.path().join("lines.sock")));
+    let service = Upper::default();
+    let disconnected = Arc::clone(&service.disconnected);
+    let server = Server::bind(config, Lines, service).unwrap();
+    let addrs = server.local_addrs();
+    let tcp = match &addrs[0] {
+        ListenAddr::Tcp(a) => *a,
+        other => panic!("{other}"),
+    };
+    let unix = match &addrs[1] {
+        ListenAddr::Unix(p) => p.clone(),
+        other => panic!("{other}"),
+    };
+    let handle = server.handle();
+    let thread = std::thread::spawn(move || server.run().unwrap());
+    Running {
+        tcp,
+        unix,
+        handle,
+        thread,
+        disconnected,
+    }
+}
+
+#[track_caller]
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn own_codec_and_service_in_a_thread_stopped_through_the_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let Running {
+        tcp,
+        unix,
+        handle,
+        thread,
+        ..
+    } = start(&dir);
+    let mut a = LineClient::tcp(tcp);
+    let mut b = LineClient::unix(&unix);
+    assert_eq!(a.ask("hello"), "HELLO");
+    assert_eq!(b.ask("multiplexed world"), "MULTIPLEXED WORLD");
+    assert_eq!(a.ask("COUNT"), "2");
+    assert_eq!(b.ask("COUNT"), "2");
+    // Pipelined lines come back in order.
+    a.writer.write_all(b"one\ntwo\nthree\n").unwrap();
+    assert_eq!(
+        [a.line(), a.line(), a.line()],
+        ["ONE".to_owned(), "TWO".to_owned(), "THREE".to_owned()]
+    );
+
+    let stopper = std::thread::spawn(move || handle.stop().unwrap());
+    stopper.join().unwrap();
+    let service = thread.join().unwrap();
+    assert_eq!(service.served, 7);
+    assert!(a.closed());
+    assert!(b.closed());
+    assert!(!unix.exists(), "socket file removed on stop");
+}
+
+#[test]
+fn a_stale_client_id_never_reaches_the_client_in_its_old_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let Running {
+        tcp,
+        handle,
+        thread,
+        disconnected,
+        ..
+    } = start(&dir);
+    let mut sender = LineClient::tcp(tcp);
+    let mut first = LineClient::tcp(tcp);
+    let first_id: u64 = first.ask("ID").parse().unwrap();
+    drop(first);
+    wait_until("the first client's close was handled", || {
+        disconnected
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(id, reason)| id.as_u64() == first_id && *reason == CloseReason::PeerClosed)
+    });
+    // The next client takes the freed table slot; it must get a new id.
+    let mut second = LineClient::tcp(tcp);
+    let second_id: u64 = second.ask("ID").parse().unwrap();
+    assert_ne!(first_id, second_id);
+    assert_eq!(
+        sender.ask(&format!("SEND {first_id} for-the-first")),
+        "GONE"
+    );
+    assert_eq!(
+        sender.ask(&format!("SEND {second_id} for-the-second")),
+        "SENT"
+    );
+    // The first line the second client receives is the one meant for it.
+    assert_eq!(second.line(), "for-the-second");
+    handle.stop().unwrap();
+    thread.join().unwrap();
+}
+
+#[test]
+fn a_service_can_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let Running {
+        tcp,
+        unix,
+        thread,
+        disconnected,
+        ..
+    } = start(&dir);
+    let mut other = LineClient::unix(&unix);
+    let mut c = LineClient::tcp(tcp);
+    assert_eq!(c.ask("STOP"), "STOPPING");
+    thread.join().unwrap();
+    assert!(c.closed());
+    assert!(other.closed());
+    assert!(
+        disconnected
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(_, reason)| *reason == CloseReason::Shutdown)
+    );
+}
+
+#[test]
+fn a_panicking_service_closes_only_that_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let Running {
+        tcp,
+        unix,
+        handle,
+        thread,
+        disconnected,
+    } = start(&dir);
+    let mut good = LineClient::unix(&unix);
+    assert_eq!(good.ask("before"), "BEFORE");
+    let mut bad = LineClient::tcp(tcp);
+    let bad_id: u64 = bad.ask("ID").parse().unwrap();
+    // The reply owed before the panic is still delivered, then an error, then the close.
+    bad.writer.write_all(b"first\nPANIC\nnever\n").unwrap();
+    assert_eq!(bad.line(), "FIRST");
+    assert_eq!(
+        bad.line(),
+        "ERROR internal error while handling the request"
+    );
+    assert!(bad.closed());
+    wait_until("the panicking client was closed", || {
+        disconnected
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(id, reason)| id.as_u64() == bad_id && *reason == CloseReason::ServicePanic)
+    });
+    assert_eq!(good.ask("after"), "AFTER");
+    let mut again = LineClient::tcp(tcp);
+    assert_eq!(again.ask("still serving"), "STILL SERVING");
+    handle.stop().unwrap();
+    let service = thread.join().unwrap();
+    // "never" was not handled: first, PANIC, ID, before, after, still serving.
+    assert_eq!(service.served, 6);
+}

@@ -1,0 +1,546 @@
+//! Shared helpers for the integration tests: start the real `muxd` binary, wait for its
+//! `READY` line (never a sleep), talk RESP to it over real sockets.
+//!
+//! Every blocking read has a timeout, every server binds port 0 and a per-test temp path,
+//! and every process a test starts is killed when its guard drops. When a test fails,
+//! the guard prints the command line and the daemon's captured stderr.
+
+#![allow(dead_code)]
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single wait in a test may take before it counts as a failure.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn muxd_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_muxd")
+}
+
+/// A running `muxd` process, killed on drop.
+pub struct Muxd {
+    child: Option<Child>,
+    pub args: Vec<String>,
+    /// The addresses from the READY line, as printed (`tcp://…`, `unix://…`).
+    pub ready: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+    /// The temp dir holding this server's socket files (removed on drop).
+    pub dir: tempfile::TempDir,
+}
+
+impl Muxd {
+    /// Starts muxd on `127.0.0.1:0` and `<tempdir>/muxd.sock`, plus `extra` flags.
+    #[track_caller]
+    pub fn start(extra: &[&str]) -> Muxd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sock = dir.path().join("muxd.sock");
+        let mut args: Vec<String> = vec![
+            "--tcp".into(),
+            "127.0.0.1:0".into(),
+            "--unix".into(),
+            sock.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Muxd::start_args(dir, args)
+    }
+
+    /// Starts muxd with exactly `args`, waiting for its READY line.
+    #[track_caller]
+    pub fn start_args(dir: tempfile::TempDir, args: Vec<String>) -> Muxd {
+        Muxd::start_command(dir, args, |_| {})
+    }
+
+    /// Like [`start_args`](Muxd::start_args), letting the caller adjust the command
+    /// (environment, resource limits).
+    #[track_caller]
+    pub fn start_command(
+        dir: tempfile::TempDir,
+        args: Vec<String>,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Muxd {
+        let mut command = Command::new(muxd_bin());
+        command
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if std::env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "info");
+        }
+        adjust(&mut command);
+        let mut child = command.spawn().expect("spawn muxd");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let err_pipe = child.stderr.take().expect("stderr pipe");
+        let sink = Arc::clone(&stderr);
+        thread::spawn(move || {
+            let mut reader = BufReader::new(err_pipe);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let out_pipe = child.stdout.take().expect("stdout pipe");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut reader = BufReader::new(out_pipe);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line.clone());
+            // Keep draining so the daemon never blocks on a full pipe.
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {}
+        });
+        let mut muxd = Muxd {
+            child: Some(child),
+            args,
+            ready: Vec::new(),
+            stderr,
+            dir,
+        };
+        match rx.recv_timeout(TIMEOUT) {
+            Ok(line) if line.starts_with("READY ") => {
+                muxd.ready = line
+                    .trim_end()
+                    .split(' ')
+                    .skip(1)
+                    .map(str::to_owned)
+                    .collect();
+            }
+            Ok(line) => muxd.fail(&format!("expected a READY line, got {line:?}")),
+            Err(_) => muxd.fail("no READY line within the timeout"),
+        }
+        muxd
+    }
+
+    /// The first TCP address from the READY line.
+    #[track_caller]
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.ready
+            .iter()
+            .find_map(|a| a.strip_prefix("tcp://"))
+            .unwrap_or_else(|| self.fail("no tcp listener"))
+            .parse()
+            .expect("tcp address")
+    }
+
+    /// The first Unix socket path from the READY line.
+    #[track_caller]
+    pub fn unix_path(&self) -> PathBuf {
+        PathBuf::from(
+            self.ready
+                .iter()
+                .find_map(|a| a.strip_prefix("unix://"))
+                .unwrap_or_else(|| self.fail("no unix listener")),
+        )
+    }
+
+    #[track_caller]
+    pub fn tcp(&self) -> Client {
+        Client::tcp(self.tcp_addr())
+    }
+
+    #[track_caller]
+    pub fn unix(&self) -> Client {
+        Client::unix(&self.unix_path())
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map_or(0, |c| c.id() as i32)
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.pid(), signal);
+        }
+    }
+
+    /// Waits for the daemon to exit, failing the test after `timeout`.
+    #[track_caller]
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            let child = self.child.as_mut().expect("child");
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if start.elapsed() > timeout {
+                self.fail("daemon did not exit within the timeout");
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until the daemon's stderr contains `needle`.
+    #[track_caller]
+    pub fn wait_for_log(&self, needle: &str) {
+        let start = Instant::now();
+        while !self.stderr().contains(needle) {
+            if start.elapsed() > TIMEOUT {
+                self.fail(&format!("log never contained {needle:?}"));
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[track_caller]
+    pub fn fail(&self, message: &str) -> ! {
+        panic!(
+            "{message}\ncommand: {} {}\nstderr:\n{}",
+            muxd_bin(),
+            self.args.join(" "),
+            self.stderr()
+        );
+    }
+
+    /// `INFO` field value.
+    #[track_caller]
+    pub fn info_field(&self, field: &str) -> String {
+        let mut c = self.tcp();
+        info_field(&mut c, field)
+    }
+}
+
+impl Drop for Muxd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if thread::panicking() {
+            eprintln!(
+                "--- muxd {} stderr ---\n{}",
+                self.args.join(" "),
+                self.stderr()
+            );
+        }
+    }
+}
+
+/// Runs `muxd` with `args` and expects it to exit without printing READY.
+pub fn run_failing(args: &[&str]) -> (ExitStatus, String, String) {
+    let mut child = Command::new(muxd_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn muxd");
+    let start = Instant::now();
+    loop {
+        if let Some(_status) = child.try_wait().expect("try_wait") {
+            let output = child.wait_with_output().expect("output");
+            return (
+                output.status,
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            );
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("output");
+            panic!(
+                "muxd {args:?} did not exit; stdout {:?} stderr {:?}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A RESP reply as a test sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    Nil,
+    Array(Vec<Reply>),
+    NilArray,
+}
+
+impl Reply {
+    pub fn bulk(s: &str) -> Reply {
+        Reply::Bulk(s.as_bytes().to_vec())
+    }
+    pub fn simple(s: &str) -> Reply {
+        Reply::Simple(s.to_owned())
+    }
+    /// The text of a bulk or simple string.
+    #[track_caller]
+    pub fn text(&self) -> String {
+        match self {
+            Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+            Reply::Simple(s) => s.clone(),
+            other => panic!("expected a string reply, got {other:?}"),
+        }
+    }
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// A blocking RESP client with a read timeout.
+pub struct Client {
+    stream: Stream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    #[track_caller]
+    pub fn tcp(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect tcp");
+        stream.set_nodelay(true).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        Client {
+            stream: Stream::Tcp(stream),
+            buf: Vec::new(),
+        }
+    }
+
+    #[track_caller]
+    pub fn unix(path: &Path) -> Client {
+        let stream = UnixStream::connect(path).expect("connect unix");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        Client {
+            stream: Stream::Unix(stream),
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn set_read_timeout(&self, timeout: Duration) {
+        match &self.stream {
+            Stream::Tcp(s) => s.set_read_timeout(Some(timeout)).unwrap(),
+            Stream::Unix(s) => s.set_read_timeout(Some(timeout)).unwrap(),
+        }
+    }
+
+    pub fn tcp_stream(&self) -> Option<&TcpStream> {
+        match &self.stream {
+            Stream::Tcp(s) => Some(s),
+            Stream::Unix(_) => None,
+        }
+    }
+
+    pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Tcp(s) => s.write_all(bytes),
+            Stream::Unix(s) => s.write_all(bytes),
+        }
+    }
+
+    #[track_caller]
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.write_raw(bytes).expect("write to muxd");
+    }
+
+    pub fn shutdown_write(&self) {
+        let _ = match &self.stream {
+            Stream::Tcp(s) => s.shutdown(Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(Shutdown::Write),
+        };
+    }
+
+    fn read_more(&mut self) -> io::Result<usize> {
+        let mut chunk = [0u8; 64 * 1024];
+        let n = match &mut self.stream {
+            Stream::Tcp(s) => s.read(&mut chunk)?,
+            Stream::Unix(s) => s.read(&mut chunk)?,
+        };
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// Reads one reply; `Err(UnexpectedEof)` if the server closed first.
+    pub fn try_read_reply(&mut self) -> io::Result<Reply> {
+        loop {
+            if let Some((reply, used)) = parse_reply(&self.buf)? {
+                self.buf.drain(..used);
+                return Ok(reply);
+            }
+            if self.read_more()? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+
+    #[track_caller]
+    pub fn read_reply(&mut self) -> Reply {
+        match self.try_read_reply() {
+            Ok(reply) => reply,
+            Err(e) => panic!("reading a reply failed: {e}"),
+        }
+    }
+
+    /// Sends a command as a multibulk request and reads its reply.
+    #[track_caller]
+    pub fn cmd(&mut self, words: &[&str]) -> Reply {
+        let parts: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        self.cmd_bytes(&parts)
+    }
+
+    #[track_caller]
+    pub fn cmd_bytes(&mut self, words: &[&[u8]]) -> Reply {
+        self.send(&encode(words));
+        self.read_reply()
+    }
+
+    /// Asserts the server closes the connection (after any replies already read).
+    #[track_caller]
+    pub fn expect_closed(&mut self) {
+        self.buf.clear();
+        match self.read_more() {
+            Ok(0) => {}
+            Ok(_) => panic!(
+                "expected the connection to be closed, got {:?}",
+                String::from_utf8_lossy(&self.buf)
+            ),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("expected the connection to be closed, got error {e}"),
+        }
+    }
+
+    /// This client's id, from `CLIENT ID`.
+    #[track_caller]
+    pub fn id(&mut self) -> i64 {
+        match self.cmd(&["CLIENT", "ID"]) {
+            Reply::Int(id) => id,
+            other => panic!("CLIENT ID replied {other:?}"),
+        }
+    }
+}
+
+/// Encodes a multibulk request.
+pub fn encode(words: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", words.len()).into_bytes();
+    for w in words {
+        out.extend_from_slice(format!("${}\r\n", w.len()).as_bytes());
+        out.extend_from_slice(w);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Parses one reply from the front of `buf`: `Ok(None)` if incomplete.
+pub fn parse_reply(buf: &[u8]) -> io::Result<Option<(Reply, usize)>> {
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
+    let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else {
+        return Ok(None);
+    };
+    let line = std::str::from_utf8(&buf[1..line_end]).map_err(|_| bad("non-utf8 header"))?;
+    let next = line_end + 2;
+    let reply = match buf[0] {
+        b'+' => (Reply::Simple(line.to_owned()), next),
+        b'-' => (Reply::Error(line.to_owned()), next),
+        b':' => (Reply::Int(line.parse().map_err(|_| bad("int"))?), next),
+        b'$' => {
+            let len: i64 = line.parse().map_err(|_| bad("bulk len"))?;
+            if len < 0 {
+                (Reply::Nil, next)
+            } else {
+                let end = next + len as usize;
+                if buf.len() < end + 2 {
+                    return Ok(None);
+                }
+                if &buf[end..end + 2] != b"\r\n" {
+                    return Err(bad("bulk terminator"));
+                }
+                (Reply::Bulk(buf[next..end].to_vec()), end + 2)
+            }
+        }
+        b'*' => {
+            let len: i64 = line.parse().map_err(|_| bad("array len"))?;
+            if len < 0 {
+                (Reply::NilArray, next)
+            } else {
+                let mut items = Vec::new();
+                let mut pos = next;
+                for _ in 0..len {
+                    match parse_reply(&buf[pos..])? {
+                        Some((item, used)) => {
+                            items.push(item);
+                            pos += used;
+                        }
+                        None => return Ok(None),
+                    }
+                }
+                (Reply::Array(items), pos)
+            }
+        }
+        other => return Err(bad(&format!("unexpected reply type byte {other:#x}"))),
+    };
+    Ok(Some(reply))
+}
+
+/// Reads one field of `INFO` through `client`.
+#[track_caller]
+pub fn info_field(client: &mut Client, field: &str) -> String {
+    let text = client.cmd(&["INFO"]).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("INFO has no field {field}:\n{text}"))
+        .trim()
+        .to_owned()
+}
+
+/// Parses `CLIENT LIST` output into one map per line.
+pub fn parse_client_list(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            line.split(' ')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Polls `check` until it is true, failing after the timeout (for server-side effects
+/// that complete asynchronously, such as a disconnect being noticed).
+#[track_caller]
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        if start.elapsed() > TIMEOUT {
+            panic!("timed out waiting for: {what}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether an external tool is on PATH. In CI a missing tool is a failure, elsewhere the
+/// test is skipped with a note.
+#[track_caller]
+pub fn require_tool(name: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var_os("CI").is_some() {
+            panic!("{name} is not installed; .ci/run must install it");
+        }
+        eprintln!("skipping: {name} is not installed");
+    }
+    found
+}
