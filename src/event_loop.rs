@@ -254,7 +254,10 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         for key in self.clients.keys() {
             self.close_now(key, CloseReason::Shutdown);
         }
-        info!("stopped");
+        info!(
+            "stopped commands_processed={} connections_received={}",
+            self.stats.total_commands_processed, self.stats.total_connections_received
+        );
         Ok(self.service)
     }
 
@@ -476,11 +479,16 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             self.flush(key, now);
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.on_readable(key, now);
+            // After a FIN (or an error) a short read does not mean the socket is drained:
+            // the end of stream still has to be read.
+            let eof_pending = event.is_read_closed() || event.is_error();
+            self.on_readable(key, !eof_pending, now);
         }
     }
 
-    fn on_readable(&mut self, key: usize, now: Instant) {
+    /// `short_read_drains`: whether a short read may be taken as "nothing more to read"
+    /// (true only when an event just reported plain readability).
+    fn on_readable(&mut self, key: usize, short_read_drains: bool, now: Instant) {
         let Some(client) = self.clients.get(key) else {
             return;
         };
@@ -488,14 +496,14 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             Phase::Open if client.paused => {
                 // Backpressure: leave the bytes in the socket until output drains.
             }
-            Phase::Open => self.serve(key, now),
+            Phase::Open => self.serve(key, short_read_drains, now),
             Phase::Closing(_) => {}
             Phase::Lingering(reason, _) => self.discard_input(key, reason),
         }
     }
 
     /// Reads a client's requests, has the service answer them, writes the answers.
-    fn serve(&mut self, key: usize, now: Instant) {
+    fn serve(&mut self, key: usize, short_read_drains: bool, now: Instant) {
         let Some(client) = self.clients.get_mut(key) else {
             return;
         };
@@ -553,9 +561,10 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         self.process(key, &mut input, &mut decode, &mut out, written, now);
                     if !keep_reading {
                         end = ReadEnd::Stopped;
-                    } else if n < room {
+                    } else if n < room && short_read_drains {
                         // A short read empties the socket; edge-triggered polling reports
-                        // the next bytes that arrive.
+                        // the next bytes (or end of stream) that arrive. This saves the
+                        // extra `read` that would only return `WouldBlock`.
                         break;
                     } else if reads >= READS_PER_EVENT {
                         end = ReadEnd::Budget;
@@ -1024,7 +1033,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     .get(key)
                     .is_some_and(|c| c.read_pending && c.phase == Phase::Open && !c.paused);
                 if due {
-                    self.serve(key, now);
+                    self.serve(key, false, now);
                 }
             }
             ready.clear();
