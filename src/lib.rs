@@ -58,6 +58,11 @@
 //! ```
 
 #![deny(missing_docs)]
+// Bytes from the network must never panic the loop: no unchecked indexing, no unwrap.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
 
 mod buffer;
 pub mod client;
@@ -67,7 +72,6 @@ pub mod commands;
 mod error;
 mod event_loop;
 pub mod listener;
-#[deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)]
 pub mod resp;
 pub mod server;
 pub mod service;
