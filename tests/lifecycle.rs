@@ -69,9 +69,8 @@ fn sigterm_closes_clients_removes_socket_file_and_exits_zero() {
     assert!(!path.exists(), "socket file removed");
     c.expect_closed();
     u.expect_closed();
-    let log = muxd.stderr();
-    assert!(log.contains("received SIGTERM"), "{log}");
-    assert!(log.contains("stopped"), "{log}");
+    muxd.wait_for_log("received SIGTERM");
+    muxd.wait_for_log("stopped");
 }
 
 #[test]

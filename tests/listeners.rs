@@ -34,12 +34,8 @@ fn serves_tcp_and_unix_at_once_and_ready_line_keeps_flag_order() {
         assert_eq!(c.cmd(&["PING"]), Reply::simple("PONG"));
     }
     assert_eq!(muxd.tcp().cmd(&["PING"]), Reply::simple("PONG"));
-    let log = muxd.stderr();
-    assert!(
-        log.contains(&format!("listening on unix://{}", a.display())),
-        "{log}"
-    );
-    assert!(log.contains("listening on tcp://127.0.0.1:"), "{log}");
+    muxd.wait_for_log(&format!("listening on unix://{}", a.display()));
+    muxd.wait_for_log("listening on tcp://127.0.0.1:");
 }
 
 #[test]
@@ -95,11 +91,7 @@ fn stale_socket_file_is_replaced() {
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     assert!(path.exists());
     let muxd = Muxd::start_args(dir, vec!["--unix".into(), path.display().to_string()]);
-    assert!(
-        muxd.stderr().contains("removing stale socket file"),
-        "{}",
-        muxd.stderr()
-    );
+    muxd.wait_for_log("removing stale socket file");
     let mut c = muxd.unix();
     assert_eq!(c.cmd(&["PING"]), Reply::simple("PONG"));
 }

@@ -401,6 +401,11 @@ impl Client {
         self.read_reply()
     }
 
+    /// Bytes received but not yet parsed into a reply (a truncated reply at EOF).
+    pub fn pending_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Asserts the server closes the connection (after any replies already read).
     #[track_caller]
     pub fn expect_closed(&mut self) {
@@ -413,6 +418,16 @@ impl Client {
             ),
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
             Err(e) => panic!("expected the connection to be closed, got error {e}"),
+        }
+    }
+
+    /// Sends PING; `Some(true)` on PONG, `Some(false)` on an error reply, `None` if the
+    /// connection was closed.
+    pub fn try_read_ping(&mut self) -> Option<bool> {
+        self.write_raw(b"PING\r\n").ok()?;
+        match self.try_read_reply().ok()? {
+            Reply::Simple(s) if s == "PONG" => Some(true),
+            _ => Some(false),
         }
     }
 
@@ -486,6 +501,55 @@ pub fn parse_reply(buf: &[u8]) -> io::Result<Option<(Reply, usize)>> {
         other => return Err(bad(&format!("unexpected reply type byte {other:#x}"))),
     };
     Ok(Some(reply))
+}
+
+/// CPU time (user + system) the process has used, in seconds, from `/proc/PID/stat`.
+pub fn cpu_seconds(pid: i32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// Resident set size of a process in bytes, from `/proc/PID/status`.
+pub fn rss_bytes(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// Number of file descriptors a process has open.
+pub fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read fd dir")
+        .count()
+}
+
+/// Sets a running process's soft open-file limit (the hard limit stays, so it can be
+/// raised again without privileges).
+pub fn set_fd_limit(pid: i32, limit: u64) {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit on a child we own, reading its limits into `old`.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
+    assert_eq!(rc, 0, "prlimit: {}", io::Error::last_os_error());
+    let new = libc::rlimit {
+        rlim_cur: limit.min(old.rlim_max),
+        rlim_max: old.rlim_max,
+    };
+    // SAFETY: as above, writing a valid rlimit.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit: {}", io::Error::last_os_error());
 }
 
 /// Reads one field of `INFO` through `client`.
