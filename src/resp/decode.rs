@@ -550,3 +550,162 @@ mod tests {
         }
     }
 }
+
+/// Properties over arbitrary input: feeding bytes in any split gives the same requests (and
+/// the same error) as feeding them whole, valid requests round-trip, nothing panics.
+/// `PROPTEST_CASES=100000 cargo test --lib resp::decode::properties` runs them long.
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::codec::{Codec, Decoded};
+    use crate::resp::RespCodec;
+
+    type Requests = Vec<Vec<Vec<u8>>>;
+
+    /// Feeds `input` cut at `cuts`, as the loop does: append, decode until incomplete.
+    fn feed(input: &[u8], cuts: &[usize]) -> (Requests, Option<RespError>) {
+        // Small limits, so that arbitrary input reaches them.
+        feed_with(
+            RespLimits {
+                max_bulk_len: 4096,
+                max_multibulk_len: 64,
+                max_inline_len: 256,
+            },
+            input,
+            cuts,
+        )
+    }
+
+    fn feed_with(
+        limits: RespLimits,
+        input: &[u8],
+        cuts: &[usize],
+    ) -> (Requests, Option<RespError>) {
+        let mut codec = RespCodec::new(limits);
+        let mut state = RespDecodeState::default();
+        let mut buffer: Vec<u8> = Vec::new();
+        let mut requests = Vec::new();
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        points.push(input.len());
+        points.sort_unstable();
+        let mut from = 0;
+        for to in points {
+            buffer.extend_from_slice(&input[from..to]);
+            from = to;
+            loop {
+                match codec.decode(&mut state, &buffer) {
+                    Ok(Decoded::Request(args, used)) => {
+                        assert!(used > 0 && used <= buffer.len());
+                        requests.push(args.iter().map(<[u8]>::to_vec).collect());
+                        buffer.drain(..used);
+                    }
+                    Ok(Decoded::Ignored(used)) => {
+                        assert!(used > 0 && used <= buffer.len());
+                        buffer.drain(..used);
+                    }
+                    Ok(Decoded::Incomplete) => break,
+                    Err(e) => return (requests, Some(e)),
+                }
+            }
+        }
+        (requests, None)
+    }
+
+    fn multibulk(words: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", words.len()).into_bytes();
+        for w in words {
+            out.extend_from_slice(format!("${}\r\n", w.len()).as_bytes());
+            out.extend_from_slice(w);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    /// An inline command line that `split_inline` reads back as `words` (double quotes
+    /// with escapes for anything that is not a plain printable word).
+    fn inline(words: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            out.push(b'"');
+            for &b in w {
+                match b {
+                    b'"' => out.extend_from_slice(b"\\\""),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    0x21..=0x7e | b' ' => out.push(b),
+                    other => out.extend_from_slice(format!("\\x{other:02x}").as_bytes()),
+                }
+            }
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
+    /// Bytes built from protocol-shaped pieces, so that deep paths are reached.
+    fn protocolish() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"*".to_vec()),
+            Just(b"$".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\r".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\"".to_vec()),
+            Just(b"'".to_vec()),
+            Just(b"\\".to_vec()),
+            Just(b"-".to_vec()),
+            Just(b" ".to_vec()),
+            Just(b"PING".to_vec()),
+            Just(b"\0".to_vec()),
+            (0u32..70).prop_map(|n| n.to_string().into_bytes()),
+            proptest::collection::vec(any::<u8>(), 0..8),
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
+    fn words() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..8)
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_decodes_like_whole_input(
+            input in prop_oneof![protocolish(), proptest::collection::vec(any::<u8>(), 0..300)],
+            cuts in proptest::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let whole = feed(&input, &[]);
+            let split = feed(&input, &cuts);
+            prop_assert_eq!(whole, split);
+        }
+
+        #[test]
+        fn byte_at_a_time_decodes_like_whole_input(input in protocolish()) {
+            let cuts: Vec<usize> = (0..input.len()).collect();
+            prop_assert_eq!(feed(&input, &[]), feed(&input, &cuts));
+        }
+
+        #[test]
+        fn valid_requests_round_trip(
+            requests in proptest::collection::vec(words(), 1..6),
+            as_inline in proptest::collection::vec(any::<bool>(), 6),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let mut input = Vec::new();
+            for (i, words) in requests.iter().enumerate() {
+                if as_inline[i] {
+                    input.extend_from_slice(&inline(words));
+                } else {
+                    input.extend_from_slice(&multibulk(words));
+                }
+            }
+            let (decoded, error) = feed_with(RespLimits::default(), &input, &cuts);
+            prop_assert_eq!(error, None);
+            prop_assert_eq!(decoded, requests);
+        }
+    }
+}
