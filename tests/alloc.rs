@@ -1,0 +1,106 @@
+//! Steady-state serving allocates nothing per request: 100,000 pipelined PINGs through an
+//! in-process server, with a global allocator that counts the server thread's allocations.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use muxd::commands::CommandService;
+use muxd::resp::RespCodec;
+use muxd::{Config, ListenAddr, Server};
+
+/// Counts allocations made by threads that opted in.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note_allocation() {
+    if COUNTED.with(Cell::get) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Sends `batches` writes of `per_batch` PINGs (multibulk and inline alternately) and
+/// reads every `+PONG`.
+fn pings(stream: &mut TcpStream, batches: usize, per_batch: usize) {
+    let mut batch = Vec::new();
+    for i in 0..per_batch {
+        if i % 2 == 0 {
+            batch.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+        } else {
+            batch.extend_from_slice(b"PING\r\n");
+        }
+    }
+    let expected = b"+PONG\r\n".repeat(per_batch);
+    let mut reply = vec![0u8; expected.len()];
+    for _ in 0..batches {
+        stream.write_all(&batch).unwrap();
+        stream.read_exact(&mut reply).unwrap();
+        assert_eq!(reply, expected);
+    }
+}
+
+#[test]
+fn pipelined_pings_allocate_nothing_after_warm_up() {
+    let mut config = Config::default();
+    config.listen.push(ListenAddr::tcp("127.0.0.1:0").unwrap());
+    let server = Server::bind(config, RespCodec::default(), CommandService::default()).unwrap();
+    let addr = match &server.local_addrs()[0] {
+        ListenAddr::Tcp(addr) => *addr,
+        other => panic!("{other}"),
+    };
+    let handle = server.handle();
+    let thread = std::thread::spawn(move || {
+        COUNTED.with(|c| c.set(true));
+        server.run().unwrap()
+    });
+
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    // Warm-up: buffers reach their working size.
+    pings(&mut stream, 20, 1000);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    pings(&mut stream, 100, 1000);
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    assert_eq!(
+        after - before,
+        0,
+        "the server thread allocated during 100,000 pipelined PINGs"
+    );
+
+    handle.stop().unwrap();
+    thread.join().unwrap();
+    // The counter does count: accepting and closing a client allocates.
+    assert!(ALLOCATIONS.load(Ordering::Relaxed) > after);
+}
