@@ -16,6 +16,7 @@ use muxd::resp::RespCodec;
 use muxd::server::{RESERVED_FDS, open_file_limit};
 
 fn main() -> ExitCode {
+    keep_large_buffers_out_of_the_heap();
     let (cli, order) = cli::Cli::parse_ordered();
     env_logger::Builder::new()
         .filter_level(cli.log_level())
@@ -56,6 +57,19 @@ fn run(cli: &cli::Cli, order: &[cli::ListenOrder]) -> anyhow::Result<()> {
     drop(stdout);
     server.run().context("the event loop failed")?;
     Ok(())
+}
+
+/// Client buffers come and go in all sizes. glibc serves large blocks with `mmap` but, by
+/// default, raises that threshold each time such a block is freed, after which large
+/// buffers come from the heap and their memory stays with the process once the clients are
+/// gone. A fixed threshold keeps every buffer of 128 KiB and more in its own mapping, given
+/// back to the system when freed.
+fn keep_large_buffers_out_of_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
 }
 
 /// Raises the open-file limit so `wanted` clients fit, as far as the hard limit allows;
