@@ -253,6 +253,11 @@ fn find_line<'a>(
     match rest.iter().position(|&b| b == b'\r') {
         Some(found) => {
             let cr = from + found;
+            if cr - start > max_len {
+                // Too long whether or not its end has arrived: the same error however
+                // the bytes were split across reads.
+                return Err(too_big);
+            }
             match input.get(cr + 1) {
                 None => {
                     *scanned = cr;
@@ -511,6 +516,27 @@ mod tests {
         ok.extend_from_slice(&[b'x'; 100]);
         ok.extend_from_slice(b"\r\n");
         assert_eq!(decode_all(&mut codec, &ok).unwrap().len(), 1);
+    }
+
+    /// Found by the fuzzer: a header line longer than the limit gave "invalid multibulk
+    /// length" when it arrived whole but "too big mbulk count string" when split.
+    #[test]
+    fn overlong_header_line_fails_the_same_however_split() {
+        let limits = RespLimits {
+            max_inline_len: 8,
+            ..RespLimits::default()
+        };
+        let input = b"*1111111111111\r\n";
+        for cut in 1..input.len() {
+            let mut codec = RespCodec::new(limits);
+            let mut state = RespDecodeState::default();
+            let first = codec.decode(&mut state, &input[..cut]);
+            let outcome = match first {
+                Ok(Decoded::Incomplete) => codec.decode(&mut state, input).map(|_| ()),
+                other => other.map(|_| ()),
+            };
+            assert_eq!(outcome, Err(RespError::TooBigMultibulkCount), "cut at {cut}");
+        }
     }
 
     #[test]

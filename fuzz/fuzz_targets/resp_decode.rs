@@ -1,0 +1,54 @@
+//! Fuzz target for the RESP request decoder: whatever the bytes and however they are split
+//! across reads, decoding never panics, never claims more bytes than it was given, and
+//! gives the same requests (and the same error) as decoding the bytes whole.
+//!
+//! Input layout: the first byte is a split stride (0 = whole), the rest is the stream.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use muxd::resp::{RespCodec, RespDecodeState, RespError, RespLimits};
+use muxd::{Codec, Decoded};
+
+type Outcome = (Vec<Vec<Vec<u8>>>, Option<RespError>);
+
+fn feed(input: &[u8], stride: usize) -> Outcome {
+    let mut codec = RespCodec::new(RespLimits {
+        max_bulk_len: 1024,
+        max_multibulk_len: 32,
+        max_inline_len: 128,
+    });
+    let mut state = RespDecodeState::default();
+    let mut buffer = Vec::new();
+    let mut requests = Vec::new();
+    let step = if stride == 0 { input.len().max(1) } else { stride };
+    for chunk in input.chunks(step) {
+        buffer.extend_from_slice(chunk);
+        loop {
+            match codec.decode(&mut state, &buffer) {
+                Ok(Decoded::Request(args, used)) => {
+                    assert!(used > 0 && used <= buffer.len());
+                    assert!(!args.is_empty());
+                    requests.push(args.iter().map(<[u8]>::to_vec).collect());
+                    buffer.drain(..used);
+                }
+                Ok(Decoded::Ignored(used)) => {
+                    assert!(used > 0 && used <= buffer.len());
+                    buffer.drain(..used);
+                }
+                Ok(Decoded::Incomplete) => break,
+                Err(e) => return (requests, Some(e)),
+            }
+        }
+    }
+    (requests, None)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&stride, stream)) = data.split_first() else {
+        return;
+    };
+    let whole = feed(stream, 0);
+    let split = feed(stream, usize::from(stride % 17));
+    assert_eq!(whole, split);
+});
