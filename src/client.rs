@@ -7,7 +7,6 @@
 //! [`ClientInfo`] a service (and `CLIENT LIST`) can read.
 
 use std::fmt;
-use std::os::unix::io::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,7 +45,6 @@ pub struct ClientInfo {
     /// The master socket that accepted this client (shared with its other clients).
     pub(crate) listener: Arc<ListenerInfo>,
     pub(crate) peer: Peer,
-    pub(crate) fd: RawFd,
     pub(crate) connected_at: Instant,
     /// Last time a request arrived or a response was written; drives `--timeout`.
     pub(crate) last_active: Instant,
@@ -69,10 +67,6 @@ impl ClientInfo {
     /// The other end of the connection.
     pub fn peer(&self) -> &Peer {
         &self.peer
-    }
-    /// The data socket's file descriptor.
-    pub fn fd(&self) -> RawFd {
-        self.fd
     }
     /// When it was accepted.
     pub fn connected_at(&self) -> Instant {
@@ -163,9 +157,10 @@ pub(crate) enum Phase {
     /// No more requests are read; the connection closes once the output owed is written.
     Closing(CloseReason),
     /// Output written and our write side shut down; input is read and dropped until the
-    /// peer closes or the deadline passes, so that closing never resets a connection
-    /// whose last responses the peer has not read yet.
-    Lingering(CloseReason, Instant),
+    /// peer closes, nothing is left in flight, or the linger deadline passes, so that
+    /// closing never resets a connection whose last responses the peer has not read yet.
+    /// (The deadline is kept in the loop's lingering queue.)
+    Lingering(CloseReason),
 }
 
 /// The bytes a client handle keeps between two wake-ups: allocated the first time a
@@ -205,13 +200,14 @@ pub(crate) struct Client<D, S> {
     pub(crate) read_pending: bool,
     /// Reading is paused until the client reads enough of its responses (backpressure).
     pub(crate) paused: bool,
-    /// Neighbours in the table's least-recently-active list (slab keys), for idle sweeps.
-    pub(crate) idle_prev: usize,
-    pub(crate) idle_next: usize,
+    /// Neighbours in the table's least-recently-active list (slab keys, which never
+    /// exceed the number of open descriptors), for idle sweeps.
+    pub(crate) idle_prev: u32,
+    pub(crate) idle_next: u32,
 }
 
 /// "No neighbour" in the idle list.
-pub(crate) const NIL: usize = usize::MAX;
+pub(crate) const NIL: u32 = u32::MAX;
 
 impl<D, S: Default> Client<D, S> {
     /// A new open handle with default service state and no buffers yet.
@@ -241,5 +237,21 @@ impl<D, S> Client<D, S> {
     /// Response bytes waiting to be written.
     pub(crate) fn output_len(&self) -> usize {
         self.buffers.as_ref().map_or(0, |b| b.pending_output())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connected client costs this much in the table, idle or not: keep it small
+    /// (the target is under 256 bytes of RSS per idle connection, all included).
+    #[test]
+    fn handle_stays_small() {
+        let size = std::mem::size_of::<
+            Client<crate::resp::RespDecodeState, crate::commands::ClientState>,
+        >();
+        eprintln!("client handle: {size} bytes");
+        assert!(size <= 176, "client handle grew to {size} bytes");
     }
 }

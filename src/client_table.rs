@@ -12,6 +12,7 @@
 //! Services see the table read-only, through [`Clients`].
 
 use std::collections::HashMap;
+use std::os::unix::io::{AsRawFd, RawFd};
 
 use crate::client::{Client, ClientId, ClientInfo, NIL, Phase};
 
@@ -23,9 +24,9 @@ pub(crate) struct ClientTable<D, S> {
     /// The id the next client gets.
     next_id: u64,
     /// Least recently active client (front of the idle list).
-    idle_head: usize,
+    idle_head: u32,
     /// Most recently active client.
-    idle_tail: usize,
+    idle_tail: u32,
 }
 
 impl<D, S> ClientTable<D, S> {
@@ -71,7 +72,7 @@ impl<D, S> ClientTable<D, S> {
 
     /// Moves `key` to the most-recently-active end of the idle list.
     pub(crate) fn touch(&mut self, key: usize) {
-        if self.idle_tail != key && self.slab.contains(key) {
+        if self.idle_tail as usize != key && self.slab.contains(key) {
             self.unlink(key);
             self.push_back(key);
         }
@@ -79,20 +80,24 @@ impl<D, S> ClientTable<D, S> {
 
     /// The least recently active client.
     pub(crate) fn least_recently_active(&self) -> Option<(usize, &Client<D, S>)> {
-        self.slab.get(self.idle_head).map(|c| (self.idle_head, c))
+        let head = self.idle_head as usize;
+        self.slab.get(head).map(|c| (head, c))
     }
 
     fn push_back(&mut self, key: usize) {
+        let Ok(link) = u32::try_from(key) else {
+            return;
+        };
         let tail = self.idle_tail;
         if let Some(c) = self.slab.get_mut(key) {
             c.idle_prev = tail;
             c.idle_next = NIL;
         }
-        match self.slab.get_mut(tail) {
-            Some(t) => t.idle_next = key,
-            None => self.idle_head = key,
+        match self.slab.get_mut(tail as usize) {
+            Some(t) => t.idle_next = link,
+            None => self.idle_head = link,
         }
-        self.idle_tail = key;
+        self.idle_tail = link;
     }
 
     fn unlink(&mut self, key: usize) {
@@ -102,18 +107,19 @@ impl<D, S> ClientTable<D, S> {
         let (prev, next) = (c.idle_prev, c.idle_next);
         c.idle_prev = NIL;
         c.idle_next = NIL;
-        match self.slab.get_mut(prev) {
-            Some(p) => p.idle_next = next,
-            None => {
-                if self.idle_head == key {
+        let link = key as u32;
+        match self.slab.get_mut(prev as usize) {
+            Some(p) if prev != NIL => p.idle_next = next,
+            _ => {
+                if self.idle_head == link {
                     self.idle_head = next;
                 }
             }
         }
-        match self.slab.get_mut(next) {
-            Some(n) => n.idle_prev = prev,
-            None => {
-                if self.idle_tail == key {
+        match self.slab.get_mut(next as usize) {
+            Some(n) if next != NIL => n.idle_prev = prev,
+            _ => {
+                if self.idle_tail == link {
                     self.idle_tail = prev;
                 }
             }
@@ -189,6 +195,8 @@ impl<'a, D, S> Clients<'a, D, S> {
 pub struct ClientEntry<'a> {
     /// Identity and counters.
     pub info: &'a ClientInfo,
+    /// The data socket's file descriptor.
+    pub fd: RawFd,
     /// Bytes received and not yet decoded (a request still arriving).
     pub input_buffered: usize,
     /// Response bytes not yet written.
@@ -201,6 +209,7 @@ impl<'a> ClientEntry<'a> {
     fn of<D, S>(client: &'a Client<D, S>) -> ClientEntry<'a> {
         ClientEntry {
             info: &client.info,
+            fd: client.stream.as_raw_fd(),
             input_buffered: client.input_len(),
             output_buffered: client.output_len(),
             closing: client.phase != Phase::Open,
@@ -226,7 +235,6 @@ mod tests {
                     addr: ListenAddr::unix("/tmp/t.sock"),
                 }),
                 peer: Peer::Unix(None),
-                fd: -1,
                 connected_at: now,
                 last_active: now,
                 bytes_in: 0,

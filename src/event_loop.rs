@@ -75,6 +75,16 @@ struct ListenerSlot {
     retry_at: Option<Instant>,
 }
 
+/// A lingering client, looked at again at `check_at`, closed at `deadline` at the latest.
+#[derive(Debug, Clone, Copy)]
+struct Linger {
+    check_at: Instant,
+    deadline: Instant,
+    key: usize,
+    /// The client's id, so that a slot taken by a newer client is left alone.
+    id: ClientId,
+}
+
 /// What became of one decode attempt, once its borrows have ended.
 enum Step<E> {
     /// A request was handed to the service.
@@ -120,7 +130,7 @@ pub(crate) struct EventLoop<C: Codec, S: Service<C>> {
     /// Clients whose reading stopped at the budget, to read again next turn.
     ready: Vec<usize>,
     /// Clients lingering after our side shut down, by when to look at them again.
-    lingering: VecDeque<(Instant, usize, ClientId)>,
+    lingering: VecDeque<Linger>,
     stop: Arc<AtomicBool>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     /// Set once a stop began: past it, remaining clients are closed.
@@ -276,8 +286,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let mut consider = |t: Instant| {
             next = Some(next.map_or(t, |n| n.min(t)));
         };
-        if let Some(&(deadline, _, _)) = self.lingering.front() {
-            consider(deadline);
+        if let Some(linger) = self.lingering.front() {
+            consider(linger.check_at);
         }
         for slot in &self.listeners {
             if let Some(t) = slot.retry_at {
@@ -410,7 +420,6 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 id,
                 listener: listener_info,
                 peer,
-                fd,
                 connected_at: now,
                 last_active: now,
                 bytes_in: 0,
@@ -498,7 +507,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
             Phase::Open => self.serve(key, short_read_drains, now),
             Phase::Closing(_) => {}
-            Phase::Lingering(reason, _) => self.discard_input(key, reason),
+            Phase::Lingering(reason) => self.discard_input(key, reason),
         }
     }
 
@@ -890,7 +899,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             b.input.clear();
         }
         let reason = match client.phase {
-            Phase::Closing(reason) | Phase::Lingering(reason, _) => reason,
+            Phase::Closing(reason) | Phase::Lingering(reason) => reason,
             Phase::Open => CloseReason::PeerClosed,
         };
         if client.output_len() == 0 {
@@ -926,9 +935,13 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         if let Some(stop) = self.shutdown_deadline {
             deadline = deadline.min(stop);
         }
-        client.phase = Phase::Lingering(reason, deadline);
-        self.lingering
-            .push_back((now + LINGER_CHECK, key, client.info.id));
+        client.phase = Phase::Lingering(reason);
+        self.lingering.push_back(Linger {
+            check_at: now + LINGER_CHECK,
+            deadline,
+            key,
+            id: client.info.id,
+        });
         self.discard_input(key, reason);
     }
 
@@ -1052,22 +1065,25 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         // Lingering clients close once nothing is in flight (our last bytes acknowledged,
         // nothing unread), when the peer closes (seen in `discard_input`), or at their
         // deadline.
-        while let Some(&(check_at, key, id)) = self.lingering.front() {
-            if check_at > now {
+        while let Some(&linger) = self.lingering.front() {
+            if linger.check_at > now {
                 break;
             }
             self.lingering.pop_front();
-            let Some(client) = self.clients.get(key) else {
+            let Some(client) = self.clients.get(linger.key) else {
                 continue;
             };
-            if client.info.id != id {
+            if client.info.id != linger.id {
                 continue;
             }
-            if let Phase::Lingering(reason, deadline) = client.phase {
-                if now >= deadline || nothing_in_flight(&client.stream) {
-                    self.close_now(key, reason);
+            if let Phase::Lingering(reason) = client.phase {
+                if now >= linger.deadline || nothing_in_flight(&client.stream) {
+                    self.close_now(linger.key, reason);
                 } else {
-                    self.lingering.push_back((now + LINGER_CHECK, key, id));
+                    self.lingering.push_back(Linger {
+                        check_at: now + LINGER_CHECK,
+                        ..linger
+                    });
                 }
             }
         }
@@ -1118,11 +1134,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         self.linger_or_close(key, CloseReason::Shutdown, now);
                     }
                 }
-                Phase::Closing(_) => {}
-                Phase::Lingering(reason, when) if when > deadline => {
-                    client.phase = Phase::Lingering(reason, deadline);
-                }
-                Phase::Lingering(..) => {}
+                // Lingering clients are closed at the shutdown deadline at the latest.
+                Phase::Closing(_) | Phase::Lingering(_) => {}
             }
         }
     }

@@ -275,7 +275,7 @@ pub(crate) fn client_line(entry: &ClientEntry<'_>, now: Instant) -> String {
         info.id(),
         peer_addr(entry),
         local_addr(entry),
-        info.fd(),
+        entry.fd,
         kind,
         info.name().unwrap_or(""),
         info.age(now).as_secs(),

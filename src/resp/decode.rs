@@ -535,7 +535,11 @@ mod tests {
                 Ok(Decoded::Incomplete) => codec.decode(&mut state, input).map(|_| ()),
                 other => other.map(|_| ()),
             };
-            assert_eq!(outcome, Err(RespError::TooBigMultibulkCount), "cut at {cut}");
+            assert_eq!(
+                outcome,
+                Err(RespError::TooBigMultibulkCount),
+                "cut at {cut}"
+            );
         }
     }
 
