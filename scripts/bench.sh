@@ -110,7 +110,7 @@ fi
 # Requests per run, by cell kind. Sized so that a run lasts about 2 s (default) or a
 # fraction of a second (--quick) on a 2-core machine.
 if ((QUICK)); then
-	N_P1=30000 N_P16=500000 N_C1000=30000 WARMUP_N=20000
+	N_P1=30000 N_P16=300000 N_C1000=30000 WARMUP_N=20000
 else
 	N_P1=100000 N_P16=1500000 N_C1000=100000 WARMUP_N=100000
 fi
@@ -490,6 +490,7 @@ for cell in "${CELLS[@]}"; do
 	done
 done
 stop_servers
+log "throughput done after ${SECONDS}s"
 
 # -------------------------------------------------------------------------- memory
 
