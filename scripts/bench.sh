@@ -48,6 +48,10 @@ EOF
 # ---------------------------------------------------------------------------- options
 
 ORIG_ARGS=("$@")
+ORIG_ENV=() # the environment that changes what runs, for the closing command line
+for var in CARGO_TARGET_DIR MUXD_BENCH; do
+	if [[ -n ${!var:-} ]]; then ORIG_ENV+=("$var=${!var}"); fi
+done
 QUICK=0
 REPEAT=""
 IDLE_N=10000
@@ -674,6 +678,9 @@ PY
 	done
 	((FAILED == 0)) || echo "# $FAILED run(s) FAILED: see the messages above the table"
 	printf '# command: (cd %q &&' "$ROOT"
+	for var in "${ORIG_ENV[@]}"; do
+		printf ' %s=%q' "${var%%=*}" "${var#*=}"
+	done
 	printf ' %q' scripts/bench.sh "${ORIG_ARGS[@]}"
 	printf ')\n'
 }
