@@ -518,7 +518,10 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         };
         client.read_pending = false;
         client.info.last_active = now;
-        self.clients.touch(key);
+        if self.info.config.idle_timeout.is_some() {
+            // Only the idle sweep reads the least-recently-active order.
+            self.clients.touch(key);
+        }
 
         let Some(client) = self.clients.get_mut(key) else {
             return;
