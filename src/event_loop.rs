@@ -519,7 +519,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         client.read_pending = false;
         client.info.last_active = now;
         if self.info.config.idle_timeout.is_some() {
-            // Only the idle sweep reads the least-recently-active order.
+            // Only the idle sweep reads the least-recently-active order; it must follow
+            // every update of `last_active`.
             self.clients.touch(key);
         }
 
@@ -810,6 +811,13 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             buffers.written = 0;
             recycle_output(&mut self.write_buf, out);
         }
+        if sent > 0 && self.info.config.idle_timeout.is_some() {
+            // Written to is active too: keep the idle order in step with `last_active`.
+            self.clients.touch(key);
+        }
+        let Some(client) = self.clients.get_mut(key) else {
+            return;
+        };
 
         if let Err(e) = result {
             debug!("write failed client={} error={e}", client.info.id);
