@@ -217,6 +217,82 @@ impl<'a> ClientEntry<'a> {
     }
 }
 
+/// Drives the crate-private table for `benches/client_table.rs`. Not part of the API.
+#[doc(hidden)]
+pub struct TableBench {
+    table: ClientTable<(), ()>,
+    /// Data sockets waiting to be inserted (handles give theirs back on removal).
+    spare: Vec<crate::stream::Stream>,
+    /// The other ends of the socket pairs, kept open.
+    _peers: Vec<std::os::unix::net::UnixStream>,
+    listener: std::sync::Arc<crate::listener::ListenerInfo>,
+}
+
+#[doc(hidden)]
+impl TableBench {
+    /// A table with room for `n` clients, backed by `n` Unix socket pairs.
+    pub fn new(n: usize) -> std::io::Result<TableBench> {
+        let mut spare = Vec::with_capacity(n);
+        let mut peers = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (a, b) = std::os::unix::net::UnixStream::pair()?;
+            spare.push(crate::stream::Stream::Unix(mio::net::UnixStream::from_std(
+                a,
+            )));
+            peers.push(b);
+        }
+        Ok(TableBench {
+            table: ClientTable::new(),
+            spare,
+            _peers: peers,
+            listener: std::sync::Arc::new(crate::listener::ListenerInfo {
+                addr: crate::listener::ListenAddr::unix("/bench.sock"),
+            }),
+        })
+    }
+
+    /// Inserts a client; `None` when every socket is in use.
+    pub fn insert(&mut self) -> Option<(usize, ClientId)> {
+        let stream = self.spare.pop()?;
+        let now = std::time::Instant::now();
+        let info = ClientInfo {
+            id: ClientId(0),
+            listener: std::sync::Arc::clone(&self.listener),
+            peer: crate::stream::Peer::Unix(None),
+            connected_at: now,
+            last_active: now,
+            bytes_in: 0,
+            bytes_out: 0,
+            requests: 0,
+            name: None,
+        };
+        self.table
+            .insert_with(|_, id| {
+                let mut client = Client::new(info, stream);
+                client.info.id = id;
+                Ok::<_, ()>(client)
+            })
+            .ok()
+    }
+
+    /// Removes the client at `key`.
+    pub fn remove(&mut self, key: usize) {
+        if let Some(client) = self.table.remove(key) {
+            self.spare.push(client.stream);
+        }
+    }
+
+    /// The slab key of the client with `id`.
+    pub fn lookup(&self, id: ClientId) -> Option<usize> {
+        self.table.key_of(id)
+    }
+
+    /// The id of the client at `key` (an event's token to its handle).
+    pub fn get(&self, key: usize) -> Option<ClientId> {
+        self.table.get(key).map(|c| c.info.id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
