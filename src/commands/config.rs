@@ -112,7 +112,49 @@ fn parameters(service: &CommandService, ctx: &Ctx<'_>) -> Vec<(&'static str, Str
 }
 
 /// Redis's `stringmatchlen`: `*`, `?`, `[abc]`, `[^a-z]`, `\x`; optionally ignoring case.
+///
+/// Iterative: on a mismatch it only ever backtracks to the last `*`, so the cost is at
+/// most pattern length × text length whatever the pattern (a recursive matcher is
+/// exponential in the number of `*`, which let one request stall the loop).
 pub(crate) fn glob_match(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
+    let (mut p, mut t) = (0, 0);
+    // Where to resume after the last `*`: pattern just past it, text position it covers up to.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        let c = text.get(t).copied().unwrap_or_default();
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p + 1, t));
+                p += 1;
+                continue;
+            }
+            Some(_) => {
+                if let Some((matched, next)) = match_one(pattern, p, c, nocase)
+                    && matched
+                {
+                    p = next;
+                    t += 1;
+                    continue;
+                }
+            }
+            None => {}
+        }
+        // Mismatch: let the last `*` swallow one more byte, or fail.
+        match star {
+            Some((after_star, covered)) => {
+                p = after_star;
+                t = covered + 1;
+                star = Some((after_star, covered + 1));
+            }
+            None => return false,
+        }
+    }
+    pattern.get(p..).unwrap_or_default().iter().all(|&b| b == b'*')
+}
+
+/// Matches the single-byte pattern element at `p` (`?`, a class, an escape, or a literal)
+/// against `c`. Returns whether it matched and where the next element starts.
+fn match_one(pattern: &[u8], p: usize, c: u8, nocase: bool) -> Option<(bool, usize)> {
     let eq = |a: u8, b: u8| {
         if nocase {
             a.eq_ignore_ascii_case(&b)
@@ -120,72 +162,45 @@ pub(crate) fn glob_match(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
             a == b
         }
     };
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => {
-            let rest = {
-                let mut r = rest;
-                while let Some((b'*', more)) = r.split_first() {
-                    r = more;
-                }
-                r
-            };
-            if rest.is_empty() {
-                return true;
+    match *pattern.get(p)? {
+        b'?' => Some((true, p + 1)),
+        b'\\' if p + 1 < pattern.len() => Some((eq(*pattern.get(p + 1)?, c), p + 2)),
+        b'[' => {
+            let mut i = p + 1;
+            let negate = pattern.get(i) == Some(&b'^');
+            if negate {
+                i += 1;
             }
-            (0..=text.len()).any(|i| glob_match(rest, text.get(i..).unwrap_or_default(), nocase))
-        }
-        Some((b'?', rest)) => match text.split_first() {
-            Some((_, tail)) => glob_match(rest, tail, nocase),
-            None => false,
-        },
-        Some((b'[', rest)) => {
-            let Some((&c, tail)) = text.split_first() else {
-                return false;
-            };
-            let (negate, mut class) = match rest.split_first() {
-                Some((b'^', r)) => (true, r),
-                _ => (false, rest),
-            };
             let mut matched = false;
             loop {
-                match class {
-                    [] => break,
-                    [b']', r @ ..] => {
-                        class = r;
+                match (pattern.get(i), pattern.get(i + 1), pattern.get(i + 2)) {
+                    // An unterminated class ends at the pattern's end, as in Redis.
+                    (None, _, _) => break,
+                    (Some(b']'), _, _) => {
+                        i += 1;
                         break;
                     }
-                    [b'\\', x, r @ ..] => {
-                        matched |= eq(*x, c);
-                        class = r;
+                    (Some(b'\\'), Some(&x), _) => {
+                        matched |= eq(x, c);
+                        i += 2;
                     }
-                    [a, b'-', z, r @ ..] if *z != b']' => {
-                        let (lo, hi) = if a <= z { (*a, *z) } else { (*z, *a) };
-                        let c2 = if nocase { c.to_ascii_lowercase() } else { c };
-                        let (lo2, hi2) = if nocase {
-                            (lo.to_ascii_lowercase(), hi.to_ascii_lowercase())
-                        } else {
-                            (lo, hi)
-                        };
-                        matched |= (lo..=hi).contains(&c) || (lo2..=hi2).contains(&c2);
-                        class = r;
+                    (Some(&a), Some(b'-'), Some(&z)) if z != b']' => {
+                        let (lo, hi) = if a <= z { (a, z) } else { (z, a) };
+                        matched |= (lo..=hi).contains(&c)
+                            || (nocase
+                                && (lo.to_ascii_lowercase()..=hi.to_ascii_lowercase())
+                                    .contains(&c.to_ascii_lowercase()));
+                        i += 3;
                     }
-                    [x, r @ ..] => {
-                        matched |= eq(*x, c);
-                        class = r;
+                    (Some(&x), _, _) => {
+                        matched |= eq(x, c);
+                        i += 1;
                     }
                 }
             }
-            matched != negate && glob_match(class, tail, nocase)
+            Some((matched != negate, i))
         }
-        Some((b'\\', rest)) if !rest.is_empty() => match (rest.split_first(), text.split_first()) {
-            (Some((p, prest)), Some((t, tail))) if eq(*p, *t) => glob_match(prest, tail, nocase),
-            _ => false,
-        },
-        Some((p, rest)) => match text.split_first() {
-            Some((t, tail)) if eq(*p, *t) => glob_match(rest, tail, nocase),
-            _ => false,
-        },
+        literal => Some((eq(literal, c), p + 1)),
     }
 }
 
@@ -210,6 +225,15 @@ mod tests {
             ("", "port", false),
             ("port?", "port", false),
             ("**", "", true),
+            ("*", "", true),
+            ("?", "", false),
+            ("*ort", "port", true),
+            ("p*t", "port", true),
+            ("p*x", "port", false),
+            ("*o*t*", "port", true),
+            ("[", "p", false),
+            ("[p", "p", true),
+            ("\\", "\\", true),
         ];
         for (pattern, text, expected) in cases {
             assert_eq!(
@@ -218,5 +242,20 @@ mod tests {
                 "{pattern} ~ {text}"
             );
         }
+    }
+
+    /// A pattern that made the recursive matcher take seconds per parameter name (it is
+    /// exponential in the number of `*`: with 30 of them it would never finish).
+    #[test]
+    fn pathological_pattern_finishes() {
+        let pattern = format!("{}Z", "*?".repeat(30));
+        assert!(!glob_match(
+            pattern.as_bytes(),
+            b"client-output-high-watermark",
+            true
+        ));
+        let pattern = format!("{}k", "*?".repeat(30));
+        assert!(!glob_match(pattern.as_bytes(), b"client-output-high-watermark", true));
+        assert!(glob_match(b"*?*?*?*k", b"client-output-high-watermark", true));
     }
 }
