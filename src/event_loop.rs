@@ -52,6 +52,9 @@ const READ_CHUNK: usize = 64 * 1024;
 const MIN_CLIENT_READ: usize = 16 * 1024;
 /// Reads one client may do per turn before others get theirs (fairness).
 pub(crate) const READS_PER_EVENT: usize = 16;
+/// Requests one client may have handled per turn before others get theirs (fairness: a
+/// megabyte of small, costly requests must not hold everyone else up).
+pub(crate) const REQUESTS_PER_TURN: usize = 1024;
 /// Connections one listener may accept per turn (as Redis's `MAX_ACCEPTS_PER_CALL`).
 pub(crate) const ACCEPTS_PER_EVENT: usize = 256;
 /// A client's buffers larger than this are given back once empty.
@@ -97,6 +100,17 @@ enum Step<E> {
     Ignored(usize),
     Incomplete,
     Invalid(E),
+}
+
+/// Where handling a client's buffered requests left off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// Every complete request was handled: read more.
+    More,
+    /// No more requests from this client for now (it is closing, or paused).
+    Stop,
+    /// This turn's request budget is spent: the rest waits for the next turn.
+    Yield,
 }
 
 /// How a client's read loop ended.
@@ -546,11 +560,20 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             _ => (mem::take(&mut self.write_buf), 0, false),
         };
 
-        // Leftover input from a previous turn (a paused client resuming) first.
+        // Leftover input from a previous turn (a resumed or yielded client) first.
         let mut end = ReadEnd::Drained;
-        let mut keep_reading = self.process(key, &mut input, &mut decode, &mut out, written, now);
+        let mut handled = 0;
+        let mut progress = self.process(
+            key,
+            &mut input,
+            &mut decode,
+            &mut out,
+            written,
+            &mut handled,
+            now,
+        );
         let mut reads = 0;
-        while keep_reading {
+        while progress == Progress::More {
             let Some(client) = self.clients.get_mut(key) else {
                 break;
             };
@@ -570,10 +593,17 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     client.info.bytes_in += n as u64;
                     self.stats.total_net_input_bytes += n as u64;
                     reads += 1;
-                    keep_reading =
-                        self.process(key, &mut input, &mut decode, &mut out, written, now);
-                    if !keep_reading {
-                        end = ReadEnd::Stopped;
+                    progress = self.process(
+                        key,
+                        &mut input,
+                        &mut decode,
+                        &mut out,
+                        written,
+                        &mut handled,
+                        now,
+                    );
+                    if progress != Progress::More {
+                        break;
                     } else if n < room && short_read_drains {
                         // A short read empties the socket; edge-triggered polling reports
                         // the next bytes (or end of stream) that arrive. This saves the
@@ -592,8 +622,10 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 }
             }
         }
-        if !keep_reading && matches!(end, ReadEnd::Drained) {
-            end = ReadEnd::Stopped;
+        match progress {
+            Progress::More => {}
+            Progress::Stop => end = ReadEnd::Stopped,
+            Progress::Yield => end = ReadEnd::Budget,
         }
 
         self.store_input(key, input, decode, own_input);
@@ -616,8 +648,9 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
     }
 
-    /// Decodes and handles every complete request in `input`. Returns whether the client
-    /// may go on sending requests (false once it is closing or paused).
+    /// Decodes and handles the complete requests in `input`, up to this turn's budget
+    /// (`handled` counts them across calls).
+    #[allow(clippy::too_many_arguments)]
     fn process(
         &mut self,
         key: usize,
@@ -625,15 +658,20 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         decode: &mut C::DecodeState,
         out: &mut Vec<u8>,
         written: usize,
+        handled: &mut usize,
         now: Instant,
-    ) -> bool {
+    ) -> Progress {
         loop {
             if input.is_empty() {
-                return true;
+                return Progress::More;
             }
             if out.len() - written > self.info.config.output_high_watermark {
                 self.pause(key);
-                return false;
+                return Progress::Stop;
+            }
+            if *handled >= REQUESTS_PER_TURN {
+                self.stats.turns_yielded += 1;
+                return Progress::Yield;
             }
             // The request borrows the codec and the input; handle it inside this match
             // and carry out the outcome after, once both borrows have ended.
@@ -673,6 +711,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     mark,
                     panicked,
                 } => {
+                    *handled += 1;
                     input.consume(used);
                     if panicked {
                         error!(
@@ -683,11 +722,11 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         C::encode_error(&"internal error while handling the request", out);
                         self.effects.close_current = None;
                         self.set_closing(key, CloseReason::ServicePanic);
-                        return false;
+                        return Progress::Stop;
                     }
                     if let Some(reason) = self.effects.close_current.take() {
                         self.set_closing(key, reason);
-                        return false;
+                        return Progress::Stop;
                     }
                 }
                 Step::Ignored(used) => input.consume(used),
@@ -703,9 +742,9 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         input.clear();
                         *decode = C::DecodeState::default();
                         self.set_closing(key, CloseReason::Limit);
-                        return false;
+                        return Progress::Stop;
                     }
-                    return true;
+                    return Progress::More;
                 }
                 Step::Invalid(e) => {
                     warn!("protocol error client={} error={e}", self.client_id(key));
@@ -714,7 +753,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     input.clear();
                     *decode = C::DecodeState::default();
                     self.set_closing(key, CloseReason::ProtocolError);
-                    return false;
+                    return Progress::Stop;
                 }
             }
         }

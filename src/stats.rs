@@ -27,6 +27,9 @@ pub struct Stats {
     pub output_paused_clients: u64,
     /// Clients closed because they exceeded a per-client limit.
     pub limit_disconnections: u64,
+    /// Times a client's turn ended at the per-turn request budget with requests left, so
+    /// that other clients were served first.
+    pub turns_yielded: u64,
     /// Clients closed, by reason.
     closed: [u64; CLOSE_REASONS],
 }

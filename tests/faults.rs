@@ -285,3 +285,23 @@ fn graceful_stop_under_load_loses_nothing() {
     assert_eq!(processed, received + admin_requests);
     assert!(received > 20_000);
 }
+
+/// A client's turn ends after 1,024 requests so that others are served in between; the
+/// rest of its pipeline is handled in the following turns, in order.
+#[test]
+fn a_long_pipeline_yields_its_turn_and_stays_in_order() {
+    let muxd = Muxd::start(&[]);
+    let mut flooder = muxd.tcp();
+    let mut batch = Vec::new();
+    for i in 0..10_000 {
+        batch.extend_from_slice(format!("ECHO {i}\r\n").as_bytes());
+    }
+    flooder.send(&batch);
+    let mut other = muxd.unix();
+    assert_eq!(other.cmd(&["PING"]), Reply::simple("PONG"));
+    for i in 0..10_000 {
+        assert_eq!(flooder.read_reply(), Reply::bulk(&i.to_string()));
+    }
+    let yields: u64 = info_field(&mut other, "turns_yielded").parse().unwrap();
+    assert!(yields >= 9, "10,000 requests in at most 1,024 a turn: {yields} yields");
+}

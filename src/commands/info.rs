@@ -111,7 +111,7 @@ fn write_section(section: &str, ctx: &Ctx<'_>, out: &mut String) {
         _ => {
             let _ = write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nprotocol_errors:{}\r\naccept_fd_exhausted:{}\r\noutput_paused_clients:{}\r\nlimit_disconnections:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nprotocol_errors:{}\r\naccept_fd_exhausted:{}\r\noutput_paused_clients:{}\r\nlimit_disconnections:{}\r\nturns_yielded:{}\r\n",
                 stats.total_connections_received,
                 stats.total_commands_processed,
                 stats.total_net_input_bytes,
@@ -121,6 +121,7 @@ fn write_section(section: &str, ctx: &Ctx<'_>, out: &mut String) {
                 stats.accept_fd_exhausted,
                 stats.output_paused_clients,
                 stats.limit_disconnections,
+                stats.turns_yielded,
             );
             for reason in CLOSE_REASONS {
                 let _ = write!(out, "closed_{}:{}\r\n", reason, stats.closed(*reason));
