@@ -147,9 +147,9 @@ impl Cli {
             config.listen.push(ListenAddr::tcp(DEFAULT_TCP)?);
             config.listen.push(ListenAddr::unix(DEFAULT_UNIX));
         }
-        if !self.shutdown_timeout.is_finite() || self.shutdown_timeout < 0.0 {
+        let Ok(shutdown_timeout) = Duration::try_from_secs_f64(self.shutdown_timeout) else {
             bail!("--shutdown-timeout must be a non-negative number of seconds");
-        }
+        };
         if self.output_low_watermark > self.output_high_watermark {
             bail!("--output-low-watermark must not be above --output-high-watermark");
         }
@@ -160,7 +160,7 @@ impl Cli {
         config.max_input_buffer = self.max_request_bytes;
         config.output_high_watermark = self.output_high_watermark;
         config.output_low_watermark = self.output_low_watermark;
-        config.shutdown_timeout = Duration::from_secs_f64(self.shutdown_timeout);
+        config.shutdown_timeout = shutdown_timeout;
         config.stop_on_signals = true;
         Ok(config)
     }

@@ -312,7 +312,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             self.info.config.idle_timeout,
             self.clients.least_recently_active(),
         ) {
-            consider(client.info.last_active + timeout);
+            consider(later(client.info.last_active, timeout));
         }
         // Round up so the wake-up is not a hair early and spins once more.
         next.map(|t| t.saturating_duration_since(now) + Duration::from_millis(1))
@@ -1157,7 +1157,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// Stops accepting, closes the master sockets, and starts closing every client once
     /// the responses it is owed are written.
     fn begin_shutdown(&mut self, now: Instant) {
-        let deadline = now + self.info.config.shutdown_timeout;
+        let deadline = later(now, self.info.config.shutdown_timeout);
         self.shutdown_deadline = Some(deadline);
         info!(
             "shutting down clients={} timeout_ms={}",
@@ -1189,6 +1189,13 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
         }
     }
+}
+
+/// `at + after`, or a time far enough away when a configured duration is absurdly large
+/// (an `Instant` cannot hold it).
+fn later(at: Instant, after: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    at.checked_add(after.min(FAR)).unwrap_or(at)
 }
 
 /// Returns the shared output buffer to its place, emptied (and shrunk after a huge reply).

@@ -39,7 +39,9 @@ pub enum ListenAddr {
 }
 
 impl ListenAddr {
-    /// Parses a TCP address, resolving a host name (`localhost:7379`) to its first address.
+    /// Parses a TCP address, resolving a host name (`localhost:7379`) to one address: its
+    /// first IPv4 address when it has one (clients resolving `localhost` mostly try
+    /// 127.0.0.1), else its first address.
     ///
     /// # Errors
     /// Returns an [`ErrorKind::InvalidAddress`](crate::ErrorKind::InvalidAddress) error if
@@ -48,12 +50,15 @@ impl ListenAddr {
         if let Ok(addr) = text.parse::<SocketAddr>() {
             return Ok(ListenAddr::Tcp(addr));
         }
-        let mut addrs = text
+        let addrs: Vec<SocketAddr> = text
             .to_socket_addrs()
-            .map_err(|_| Error::invalid_address(text, "expected host:port"))?;
+            .map_err(|_| Error::invalid_address(text, "expected host:port"))?
+            .collect();
         addrs
-            .next()
-            .map(ListenAddr::Tcp)
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or_else(|| addrs.first())
+            .map(|a| ListenAddr::Tcp(*a))
             .ok_or_else(|| Error::invalid_address(text, "host name resolves to no address"))
     }
 
@@ -329,8 +334,17 @@ fn clear_stale_socket(path: &Path) -> Result<(), Error> {
     if !meta.file_type().is_socket() {
         return Err(Error::not_a_socket(path.to_owned()));
     }
-    match std::os::unix::net::UnixStream::connect(path) {
-        Ok(_) => Err(Error::socket_in_use(path.to_owned())),
+    // A non-blocking connect: a live server whose queue is full must not hang start-up.
+    let probe = Socket::new(Domain::UNIX, Type::STREAM, None)
+        .and_then(|s| s.set_nonblocking(true).map(|()| s))
+        .map_err(|e| Error::bind(&shown, e))?;
+    let addr = SockAddr::unix(path).map_err(|e| Error::bind(&shown, e))?;
+    match probe.connect(&addr) {
+        Ok(()) => Err(Error::socket_in_use(path.to_owned())),
+        // Queue full: somebody is listening, just busy.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            Err(Error::socket_in_use(path.to_owned()))
+        }
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
             warn!("removing stale socket file path={}", path.display());
             std::fs::remove_file(path).map_err(|e| Error::bind(&shown, e))
@@ -444,6 +458,28 @@ mod tests {
             .unwrap();
         assert_eq!(err.kind(), crate::ErrorKind::NotASocket);
         assert_eq!(std::fs::read(&plain).unwrap(), b"keep me");
+    }
+
+    #[test]
+    fn busy_live_socket_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy.sock");
+        // A server that never accepts, its queue of one full.
+        let busy = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        busy.bind(&SockAddr::unix(&path).unwrap()).unwrap();
+        busy.listen(1).unwrap();
+        let mut queued = Vec::new();
+        for _ in 0..4 {
+            let s = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+            s.set_nonblocking(true).unwrap();
+            let _ = s.connect(&SockAddr::unix(&path).unwrap());
+            queued.push(s);
+        }
+        let err = Listener::bind(&ListenAddr::unix(&path), OPTIONS)
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), crate::ErrorKind::SocketInUse);
+        assert!(path.exists());
     }
 
     #[test]

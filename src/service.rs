@@ -129,10 +129,10 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
         self.effects.close_current = Some(CloseReason::Quit);
     }
 
-    /// Closes the client with `id`; returns `false` if no such client is connected (or it
-    /// is already being closed). Closing the current client waits for its replies; any
-    /// other client is closed as soon as this request is handled, its unsent output
-    /// dropped.
+    /// Closes the client with `id`; returns `false` if no such client is connected (or
+    /// this call already asked for it). Closing the current client waits for its replies;
+    /// any other client, even one already closing (after `QUIT`, with output it does not
+    /// read), is closed as soon as this request is handled, its unsent output dropped.
     pub fn kill(&mut self, id: ClientId) -> bool {
         let Some(key) = self.table.key_of(id) else {
             return false;
@@ -144,19 +144,22 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
             self.effects.close_current = Some(CloseReason::Killed);
             return true;
         }
-        match self.table.get_mut(key) {
-            Some(client) if client.phase == Phase::Open => {
-                client.phase = Phase::Closing(CloseReason::Killed);
-                self.effects.kill.push(key);
-                true
-            }
-            _ => false,
+        if self.effects.kill.contains(&key) {
+            return false;
         }
+        if let Some(client) = self.table.get_mut(key) {
+            if client.phase == Phase::Open {
+                client.phase = Phase::Closing(CloseReason::Killed);
+            }
+            self.effects.kill.push(key);
+        }
+        true
     }
 
-    /// Sends `response` to another client (or this one); returns `false` if no such client
-    /// is connected or it is closing. The response goes after whatever that client was
-    /// already owed.
+    /// Sends `response` to another client (or this one), after whatever it was already
+    /// owed. Returns `false`, and queues nothing, if no such client is connected, it is
+    /// closing, or it has more than the output high watermark unread (it is not reading:
+    /// its memory must not grow without bound).
     pub fn send_to(&mut self, id: ClientId, response: &C::Response<'_>) -> bool {
         let Some(key) = self.table.key_of(id) else {
             return false;
@@ -165,8 +168,11 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
             self.reply(response);
             return true;
         }
+        let high_watermark = self.server.config.output_high_watermark;
         match self.table.get_mut(key) {
-            Some(client) if client.phase == Phase::Open => {
+            Some(client)
+                if client.phase == Phase::Open && client.output_len() <= high_watermark =>
+            {
                 let buffers = client.buffers.get_or_insert_with(Default::default);
                 C::encode(response, &mut buffers.output);
                 self.effects.flush.push(key);

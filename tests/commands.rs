@@ -307,3 +307,31 @@ fn command_and_select() {
         Reply::Error("ERR DB index is out of range".into())
     );
 }
+
+/// A client that is already closing (it sent QUIT after a big reply it never reads) can
+/// still be killed, as in Redis; otherwise it would hold its output forever.
+#[test]
+fn client_kill_removes_a_client_stuck_closing() {
+    let muxd = Muxd::start(&[]);
+    let mut stuck = muxd.tcp();
+    let id = stuck.id();
+    let big = vec![b'b'; 8 * 1024 * 1024];
+    let mut request = util::encode(&[b"ECHO", &big]);
+    request.extend_from_slice(b"QUIT\r\n");
+    stuck.send(&request);
+    let mut admin = muxd.unix();
+    util::eventually("the stuck client is closing", || {
+        let list = admin.cmd(&["CLIENT", "LIST", "ID", &id.to_string()]).text();
+        parse_client_list(&list)
+            .first()
+            .is_some_and(|row| row["flags"].contains('c'))
+    });
+    assert_eq!(
+        admin.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]),
+        Reply::Int(1)
+    );
+    util::eventually("the stuck client is gone", || {
+        util::info_field(&mut admin, "connected_clients") == "1"
+    });
+    assert_eq!(util::info_field(&mut admin, "closed_killed"), "1");
+}

@@ -303,5 +303,8 @@ fn a_long_pipeline_yields_its_turn_and_stays_in_order() {
         assert_eq!(flooder.read_reply(), Reply::bulk(&i.to_string()));
     }
     let yields: u64 = info_field(&mut other, "turns_yielded").parse().unwrap();
-    assert!(yields >= 9, "10,000 requests in at most 1,024 a turn: {yields} yields");
+    assert!(
+        yields >= 9,
+        "10,000 requests in at most 1,024 a turn: {yields} yields"
+    );
 }

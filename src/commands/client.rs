@@ -6,6 +6,7 @@
 //! `uid= gid= pid=` for a Unix peer (from `SO_PEERCRED`). A Unix peer's `addr` and `laddr`
 //! are the socket path followed by `:0`, as Redis writes them.
 
+use std::collections::HashSet;
 use std::fmt::Write;
 use std::time::Instant;
 
@@ -99,17 +100,19 @@ pub(crate) fn client(_: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) 
 
 /// `CLIENT LIST [ID id ...]`
 fn list(args: Args<'_>, ctx: &mut Ctx<'_>) {
-    let mut only: Option<Vec<ClientId>> = None;
+    let mut only: Option<HashSet<ClientId>> = None;
     if args.len() > 2 {
         let is_id_filter = args.get(2).is_some_and(|a| a.eq_ignore_ascii_case(b"id"));
         if !is_id_filter || args.len() < 4 {
             ctx.reply(&SYNTAX_ERROR);
             return;
         }
-        let mut ids = Vec::new();
+        let mut ids = HashSet::new();
         for arg in args.iter().skip(3) {
             match parse_i64(arg) {
-                Some(n) if n > 0 => ids.push(ClientId::from_u64(n as u64)),
+                Some(n) if n > 0 => {
+                    ids.insert(ClientId::from_u64(n as u64));
+                }
                 _ => {
                     ctx.reply(&Reply::Error("ERR Invalid client ID"));
                     return;

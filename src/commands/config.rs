@@ -149,7 +149,11 @@ pub(crate) fn glob_match(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
             None => return false,
         }
     }
-    pattern.get(p..).unwrap_or_default().iter().all(|&b| b == b'*')
+    pattern
+        .get(p..)
+        .unwrap_or_default()
+        .iter()
+        .all(|&b| b == b'*')
 }
 
 /// Matches the single-byte pattern element at `p` (`?`, a class, an escape, or a literal)
@@ -255,7 +259,15 @@ mod tests {
             true
         ));
         let pattern = format!("{}k", "*?".repeat(30));
-        assert!(!glob_match(pattern.as_bytes(), b"client-output-high-watermark", true));
-        assert!(glob_match(b"*?*?*?*k", b"client-output-high-watermark", true));
+        assert!(!glob_match(
+            pattern.as_bytes(),
+            b"client-output-high-watermark",
+            true
+        ));
+        assert!(glob_match(
+            b"*?*?*?*k",
+            b"client-output-high-watermark",
+            true
+        ));
     }
 }
