@@ -871,9 +871,16 @@ fn check_replies(
     let mut pos = 0;
     while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
         // Fast path: the expected bytes themselves. RESP is self-delimiting, so a buffer
-        // that starts with a complete expected reply holds exactly that reply first.
+        // that starts with a complete expected reply holds exactly that reply first. (An
+        // expected error reply, learned by --command, still counts as an error.)
         let exact = match expect {
-            Expect::Exact(e) if state.framer.is_fresh() && rest.starts_with(e) => Some(e.len()),
+            Expect::Exact(e)
+                if state.framer.is_fresh()
+                    && rest.starts_with(e)
+                    && rest.first() != Some(&b'-') =>
+            {
+                Some(e.len())
+            }
             _ => None,
         };
         let len = match exact {
@@ -1001,6 +1008,20 @@ mod tests {
         let used = check_replies(b"+PONG\r\n+PANG\r\n", &mut st, &expect, 0, &mut tally).ok();
         assert_eq!(used, Some(14));
         assert_eq!((tally.replies, tally.errors, tally.wrong), (2, 0, 1));
+
+        // A learned error reply is still an error, every time.
+        let mut tally = Tally::new();
+        let mut st = state(2);
+        let expect = Expect::Exact(b"-ERR unknown\r\n".to_vec());
+        let used = check_replies(
+            b"-ERR unknown\r\n-ERR unknown\r\n",
+            &mut st,
+            &expect,
+            0,
+            &mut tally,
+        );
+        assert_eq!(used.ok(), Some(28));
+        assert_eq!((tally.replies, tally.errors, tally.wrong), (2, 2, 0));
     }
 
     #[test]
