@@ -349,3 +349,101 @@ fn nobody_listening_is_a_clear_failure() {
         assert!(run.stdout.is_empty(), "{}", run.stdout);
     }
 }
+
+/// A fake RESP server on a free port: answers each connection with `serve`.
+fn fake_server(serve: fn(std::net::TcpStream)) -> Vec<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port().to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || serve(stream));
+        }
+    });
+    vec!["-p".to_owned(), port]
+}
+
+/// Reads one `PING` request (`*1\r\n$4\r\nPING\r\n`); false at end of stream.
+fn read_ping(stream: &mut std::net::TcpStream) -> bool {
+    let mut request = [0u8; 14];
+    stream.read_exact(&mut request).is_ok()
+}
+
+#[test]
+fn a_malformed_reply_is_wrong_and_ends_its_connection() {
+    use std::io::Write as _;
+    let target = fake_server(|mut s| {
+        if read_ping(&mut s) {
+            let _ = s.write_all(b"+PONG\r\n");
+        }
+        if read_ping(&mut s) {
+            let _ = s.write_all(b"PONG\r\n");
+        }
+        // Hold the connection until the client closes it.
+        let _ = s.read(&mut [0u8; 64]);
+    });
+    let run = bench(
+        &target,
+        &["-n", "10", "-c", "1", "--json", "-q", "-t", "ping_mbulk"],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let fields = json_fields(run.stdout.trim());
+    assert_eq!(number(&fields, "requests"), 1.0, "{}", run.stdout);
+    assert_eq!(number(&fields, "wrong"), 1.0, "{}", run.stdout);
+    assert_eq!(number(&fields, "errors"), 0.0, "{}", run.stdout);
+    assert!(run.stderr.contains("malformed reply"), "{}", run.stderr);
+    assert!(run.stderr.contains("PONG\\r\\n"), "{}", run.stderr);
+}
+
+#[test]
+fn a_server_closing_mid_run_is_an_error() {
+    use std::io::Write as _;
+    let target = fake_server(|mut s| {
+        for _ in 0..3 {
+            if !read_ping(&mut s) {
+                return;
+            }
+            let _ = s.write_all(b"+PONG\r\n");
+        }
+    });
+    let run = bench(
+        &target,
+        &["-n", "100", "-c", "2", "--json", "-q", "-t", "ping_mbulk"],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let fields = json_fields(run.stdout.trim());
+    assert_eq!(number(&fields, "requests"), 6.0, "{}", run.stdout);
+    assert_eq!(number(&fields, "errors"), 2.0, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("closed by the server"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_stalled_server_times_out() {
+    let target = fake_server(|mut s| {
+        // Read requests, never answer, until the client gives up.
+        while read_ping(&mut s) {}
+    });
+    let run = bench(
+        &target,
+        &[
+            "-n",
+            "100",
+            "-c",
+            "2",
+            "--timeout",
+            "0.3",
+            "--json",
+            "-q",
+            "-t",
+            "ping_mbulk",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let fields = json_fields(run.stdout.trim());
+    assert_eq!(number(&fields, "requests"), 0.0, "{}", run.stdout);
+    assert_eq!(number(&fields, "errors"), 2.0, "{}", run.stdout);
+    assert!(run.stderr.contains("no reply for 0.3 s"), "{}", run.stderr);
+}
