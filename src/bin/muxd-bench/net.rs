@@ -23,13 +23,19 @@ pub enum Target {
 }
 
 impl Target {
-    /// Resolves `host` (a name or an address) and `port`; the first address found wins.
+    /// Resolves `host` (a name or an address) and `port`. The first IPv4 address wins
+    /// (`localhost` then means 127.0.0.1, where servers listen by default), else the
+    /// first address.
     pub fn resolve(host: &str, port: u16) -> anyhow::Result<Target> {
-        let mut addrs = (host, port)
+        let addrs: Vec<SocketAddr> = (host, port)
             .to_socket_addrs()
-            .with_context(|| format!("cannot resolve host {host:?}"))?;
+            .with_context(|| format!("cannot resolve host {host:?}"))?
+            .collect();
         addrs
-            .next()
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or_else(|| addrs.first())
+            .copied()
             .map(Target::Tcp)
             .ok_or_else(|| anyhow!("host {host:?} has no address"))
     }
@@ -403,6 +409,10 @@ mod tests {
         assert_eq!(
             Target::resolve("::1", 6379).unwrap().to_string(),
             "tcp://[::1]:6379"
+        );
+        assert_eq!(
+            Target::resolve("localhost", 6379).unwrap().to_string(),
+            "tcp://127.0.0.1:6379"
         );
         assert_eq!(
             Target::Unix(PathBuf::from("/tmp/m.sock")).to_string(),
