@@ -447,3 +447,50 @@ fn a_stalled_server_times_out() {
     assert_eq!(number(&fields, "errors"), 2.0, "{}", run.stdout);
     assert!(run.stderr.contains("no reply for 0.3 s"), "{}", run.stderr);
 }
+
+#[test]
+fn a_server_closing_right_after_its_last_reply_is_seen_at_once() {
+    use std::io::Write as _;
+    // The last reply and the end of stream arrive together: the end must not be missed
+    // (it would otherwise only show as a stall, after --timeout).
+    let target = fake_server(|mut s| {
+        if read_ping(&mut s) {
+            let _ = s.write_all(b"+PONG\r\n");
+        }
+        if read_ping(&mut s) {
+            let _ = s.write_all(b"+PONG\r\n");
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }
+        let _ = s.read(&mut [0u8; 64]);
+    });
+    let started = std::time::Instant::now();
+    let run = bench(
+        &target,
+        &[
+            "-n",
+            "10",
+            "-c",
+            "1",
+            "--timeout",
+            "20",
+            "--json",
+            "-q",
+            "-t",
+            "ping_mbulk",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let fields = json_fields(run.stdout.trim());
+    assert_eq!(number(&fields, "requests"), 2.0, "{}", run.stdout);
+    assert_eq!(number(&fields, "errors"), 1.0, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("closed by the server"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{}",
+        run.stderr
+    );
+}

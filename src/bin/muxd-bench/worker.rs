@@ -522,7 +522,7 @@ impl<'a> Worker<'a> {
             self.flush(i);
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            match self.read(i, now) {
+            match self.read(i, now, event.is_read_closed() || event.is_error()) {
                 ReadEnd::Drained => {}
                 ReadEnd::Closed(reason) => {
                     self.close(i, &reason);
@@ -549,8 +549,10 @@ impl<'a> Worker<'a> {
         self.refill(i, now);
     }
 
-    /// Reads what the connection has and checks every complete reply.
-    fn read(&mut self, i: usize, now: u64) -> ReadEnd {
+    /// Reads what the connection has and checks every complete reply. `closing`: the
+    /// event also reported the end of the stream (or an error), which has to be read too:
+    /// with edge-triggered events, no later event would report it.
+    fn read(&mut self, i: usize, now: u64, closing: bool) -> ReadEnd {
         let Worker {
             shared,
             conns,
@@ -612,7 +614,7 @@ impl<'a> Worker<'a> {
             if let Err(fault) = checked {
                 return ReadEnd::Fault(fault);
             }
-            if n < room {
+            if n < room && !closing {
                 // A short read emptied the socket; the next bytes raise a new event.
                 return ReadEnd::Drained;
             }
