@@ -326,7 +326,22 @@ impl Opening {
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => bail!("sending PING: {e}"),
+                Err(e) => {
+                    // The server may have said why before closing (Redis and muxd send
+                    // "-ERR max number of clients reached").
+                    let mut said = [0u8; 256];
+                    let said = match self.stream.read(&mut said) {
+                        Ok(n) if n > 0 => said.get(..n).unwrap_or_default(),
+                        _ => &[],
+                    };
+                    if said.is_empty() {
+                        bail!("sending PING: {e}");
+                    }
+                    bail!(
+                        "sending PING: {e} (the server sent \"{}\")",
+                        printable(said, 200)
+                    );
+                }
             }
         }
         let mut buf = [0u8; 256];

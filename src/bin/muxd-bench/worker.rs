@@ -362,8 +362,6 @@ struct Pacer {
 pub struct Worker<'a> {
     shared: &'a Shared,
     thread: usize,
-    /// Global number of this thread's first connection (for messages).
-    first: usize,
     poll: Poll,
     conns: Vec<Conn>,
     scratch: Vec<u8>,
@@ -379,7 +377,8 @@ pub struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    /// Registers `streams` (connections `first..first + streams.len()` of the test).
+    /// Registers `streams`, connections `first..first + streams.len()` of the test (the
+    /// numbers set their place in the pacing schedule).
     pub fn new(
         shared: &'a Shared,
         thread: usize,
@@ -425,7 +424,6 @@ impl<'a> Worker<'a> {
         Ok(Worker {
             shared,
             thread,
-            first,
             poll,
             conns,
             scratch: vec![0; SCRATCH],
@@ -533,12 +531,8 @@ impl<'a> Worker<'a> {
                         Fault::Malformed(m, bytes) => (format!("malformed reply ({m})"), bytes),
                         Fault::Unsolicited(bytes) => ("reply to no request".to_owned(), bytes),
                     };
-                    let conn = self.first + i;
                     self.tally.wrong(|| {
-                        format!(
-                            "connection {conn}: {what}: \"{}\"; connection closed",
-                            printable(&bytes, 120)
-                        )
+                        format!("{what}: \"{}\"; connection closed", printable(&bytes, 120))
                     });
                     self.drop_conn(i);
                     return;
@@ -735,7 +729,16 @@ impl<'a> Worker<'a> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    failure = Some(e.to_string());
+                    // The server may have said why before closing (for instance
+                    // "-ERR max number of clients reached").
+                    let mut said = [0u8; 256];
+                    failure = Some(match stream.read(&mut said) {
+                        Ok(n) if n > 0 => format!(
+                            "{e} (the server sent \"{}\")",
+                            printable(said.get(..n).unwrap_or_default(), 200)
+                        ),
+                        _ => e.to_string(),
+                    });
                     break;
                 }
             }
@@ -766,9 +769,8 @@ impl<'a> Worker<'a> {
         };
         let unanswered = conn.replies.in_flight;
         if unanswered > 0 || !self.exhausted {
-            let number = self.first + i;
             self.tally.error(|| {
-                format!("connection {number}: {reason} ({unanswered} requests unanswered)")
+                format!("connection failed: {reason} ({unanswered} requests unanswered)")
             });
         }
         self.drop_conn(i);
