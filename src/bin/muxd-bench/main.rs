@@ -8,6 +8,12 @@
 //! [`reply`] (the reply parser), [`report`] (histograms, summary, JSON), [`timer`]
 //! (pacing for `--rate`).
 
+// Bytes from the network are never indexed or unwrapped: a bad server cannot panic us.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
+
 mod args;
 mod idle;
 mod net;
