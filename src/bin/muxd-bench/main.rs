@@ -1,0 +1,360 @@
+//! `muxd-bench`: the load generator for muxd (and any RESP server).
+//!
+//! For each test: learn the expected reply if it is a `--command`, connect every thread's
+//! share of the connections, start all threads at one instant, print progress once a
+//! second while they run, then merge their histograms and counts into one report. Idle
+//! mode lives in [`idle`]. Modules: [`args`] (command line), [`workload`] (requests and
+//! expected replies), [`net`] (targets, connecting), [`worker`] (the per-thread poll loop),
+//! [`reply`] (the reply parser), [`report`] (histograms, summary, JSON), [`timer`]
+//! (pacing for `--rate`).
+
+// Bytes from the network are never indexed or unwrapped: a bad server cannot panic us.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
+
+mod args;
+mod idle;
+mod net;
+mod reply;
+mod report;
+mod timer;
+mod worker;
+mod workload;
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::Parser;
+
+use crate::args::{Args, Config, Mode, StopAt};
+use crate::net::{Target, connect_many, ensure_fd_limit, explain};
+use crate::reply::{Framer, printable};
+use crate::report::{Latency, PROGRESS_EVERY, Progress, Report, new_histogram};
+use crate::worker::{Outcome, SAMPLES, Shared, Worker};
+use crate::workload::{Expect, Workload};
+
+/// Connections being opened at once, over all threads: well under the usual accept
+/// backlogs (muxd 1024, Redis 511).
+pub const CONNECT_BATCH: usize = 256;
+/// Descriptors needed beyond one per connection.
+pub const FD_SLACK: usize = 64;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match args.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("muxd-bench: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&config) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("muxd-bench: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs what the configuration asks; `Ok(false)` when errors or wrong replies occurred.
+fn run(config: &Config) -> anyhow::Result<bool> {
+    match &config.mode {
+        Mode::Idle { count, hold } => idle::run(config, *count, *hold),
+        Mode::Load {
+            workloads,
+            stop,
+            rate,
+            lockstep,
+        } => {
+            ensure_fd_limit(config.clients + FD_SLACK)?;
+            let mut clean = true;
+            for workload in workloads {
+                let (report, samples) = run_test(config, workload, *stop, *rate, *lockstep)?;
+                let mut out = std::io::stdout().lock();
+                if config.json {
+                    writeln!(out, "{}", report.to_json())?;
+                } else {
+                    write!(out, "{}", report.to_text())?;
+                }
+                out.flush()?;
+                drop(out);
+                if !report.is_clean() {
+                    clean = false;
+                    eprintln!(
+                        "muxd-bench: {}: {} errors, {} wrong replies, for example:",
+                        report.test, report.errors, report.wrong
+                    );
+                    for s in samples {
+                        eprintln!("  {s}");
+                    }
+                }
+            }
+            Ok(clean)
+        }
+    }
+}
+
+/// Connections `lo..hi` of `total` that thread `k` of `parts` handles.
+pub fn share(total: usize, parts: usize, k: usize) -> (usize, usize) {
+    let parts = parts.max(1);
+    (total * k / parts, total * (k + 1) / parts)
+}
+
+/// Runs one test on every thread; returns its report and samples of what went wrong.
+fn run_test(
+    config: &Config,
+    workload: &Workload,
+    stop: StopAt,
+    rate: Option<f64>,
+    lockstep: bool,
+) -> anyhow::Result<(Report, Vec<String>)> {
+    let expect = match &workload.expect {
+        Some(expect) => expect.clone(),
+        None => {
+            let learned = learn(&config.target, &workload.request, config.timeout)
+                .with_context(|| format!("learning the reply to {:?}", workload.name))?;
+            if !config.quiet {
+                eprintln!(
+                    "muxd-bench: {}: expecting \"{}\" (the first reply){}",
+                    workload.name,
+                    printable(&learned, 120),
+                    if learned.first() == Some(&b'-') {
+                        "; it is an error reply, so every reply will count as an error"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Expect::Exact(learned)
+        }
+    };
+    let threads = config.threads;
+    let shared = Arc::new(Shared::new(
+        &workload.request,
+        expect,
+        config.pipeline,
+        config.clients,
+        stop,
+        rate,
+        lockstep,
+        config.timeout,
+        threads,
+    ));
+    let batch = (CONNECT_BATCH / threads).max(1);
+    let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<()>>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let mut gos = Vec::with_capacity(threads);
+    let mut handles = Vec::with_capacity(threads);
+    for t in 0..threads {
+        let (lo, hi) = share(config.clients, threads, t);
+        let (go_tx, go_rx) = mpsc::channel::<Option<Instant>>();
+        gos.push(go_tx);
+        let shared = Arc::clone(&shared);
+        let target = config.target.clone();
+        let timeout = config.timeout;
+        let ready_tx = ready_tx.clone();
+        let done_tx = done_tx.clone();
+        let handle = thread::Builder::new()
+            .name(format!("bench-{t}"))
+            .spawn(move || -> Option<Outcome> {
+                // Dropped when the thread ends, however it ends: the main thread waits on
+                // every such sender being gone.
+                let _done = done_tx;
+                let ready =
+                    connect_many(&target, hi - lo, batch, false, timeout).and_then(|streams| {
+                        Worker::new(&shared, t, lo, streams).context("setting up the poll loop")
+                    });
+                let worker = match ready {
+                    Ok(worker) => {
+                        let _ = ready_tx.send(Ok(()));
+                        worker
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return None;
+                    }
+                };
+                drop(ready_tx);
+                let start = go_rx.recv().ok().flatten()?;
+                Some(worker.run(start))
+            })
+            .context("starting a thread")?;
+        handles.push(handle);
+    }
+    drop(ready_tx);
+    drop(done_tx);
+
+    let mut failure = None;
+    for _ in 0..threads {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failure.get_or_insert(e);
+            }
+            Err(_) => {
+                failure.get_or_insert(anyhow!("a load thread stopped unexpectedly"));
+                break;
+            }
+        }
+    }
+    if let Some(e) = failure {
+        for go in &gos {
+            let _ = go.send(None);
+        }
+        for h in handles {
+            let _ = h.join();
+        }
+        return Err(e);
+    }
+
+    let start = Instant::now();
+    for go in &gos {
+        let _ = go.send(Some(start));
+    }
+    let mut progress = Progress::new(&workload.name, start, config.quiet);
+    let mut next_tick = start + PROGRESS_EVERY;
+    loop {
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        match done_rx.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) => {
+                let now = Instant::now();
+                progress.report(shared.progress(), now);
+                next_tick += PROGRESS_EVERY;
+                if next_tick < now {
+                    next_tick = now + PROGRESS_EVERY;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+            Ok(()) => {}
+        }
+    }
+    let ended = start.elapsed();
+    progress.finish();
+
+    let mut hist = new_histogram();
+    let (mut requests, mut errors, mut wrong) = (0, 0, 0);
+    let mut error_samples = Vec::new();
+    let mut wrong_samples = Vec::new();
+    let mut last_reply = Duration::ZERO;
+    for h in handles {
+        let outcome = h
+            .join()
+            .map_err(|_| anyhow!("a load thread panicked"))?
+            .ok_or_else(|| anyhow!("a load thread did not run"))?;
+        hist.add(&outcome.hist)
+            .map_err(|e| anyhow!("merging histograms: {e:?}"))?;
+        requests += outcome.replies;
+        errors += outcome.errors;
+        wrong += outcome.wrong;
+        error_samples.extend(outcome.error_samples);
+        wrong_samples.extend(outcome.wrong_samples);
+        last_reply = last_reply.max(outcome.last_reply);
+    }
+    let seconds = if requests > 0 { last_reply } else { ended };
+    let report = Report {
+        test: workload.name.clone(),
+        target: config.target.to_string(),
+        clients: config.clients,
+        pipeline: config.pipeline,
+        threads,
+        requests,
+        errors,
+        wrong,
+        seconds: seconds.as_secs_f64(),
+        latency: Latency::of(&hist),
+    };
+    let samples = distinct(error_samples)
+        .into_iter()
+        .chain(distinct(wrong_samples))
+        .collect();
+    Ok((report, samples))
+}
+
+/// The first [`SAMPLES`] distinct samples, in order.
+fn distinct(samples: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in samples {
+        if out.len() < SAMPLES && !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// Sends `request` once on a connection of its own and returns the complete reply.
+fn learn(target: &Target, request: &[u8], timeout: Duration) -> anyhow::Result<Vec<u8>> {
+    let mut stream: Box<dyn ReadWrite> = match target {
+        Target::Tcp(addr) => {
+            let s = std::net::TcpStream::connect_timeout(addr, timeout)
+                .map_err(|e| explain(target, e))?;
+            s.set_read_timeout(Some(timeout))?;
+            s.set_write_timeout(Some(timeout))?;
+            Box::new(s)
+        }
+        Target::Unix(path) => {
+            let s =
+                std::os::unix::net::UnixStream::connect(path).map_err(|e| explain(target, e))?;
+            s.set_read_timeout(Some(timeout))?;
+            s.set_write_timeout(Some(timeout))?;
+            Box::new(s)
+        }
+    };
+    stream.write_all(request).context("sending the request")?;
+    let mut framer = Framer::new();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buf).context("waiting for the reply")?;
+        if n == 0 {
+            bail!("the server closed the connection without replying");
+        }
+        reply.extend_from_slice(buf.get(..n).unwrap_or_default());
+        match framer.advance(&reply) {
+            Ok(Some(len)) => {
+                if len != reply.len() {
+                    bail!(
+                        "the server sent more than one reply: \"{}\"",
+                        printable(&reply, 200)
+                    );
+                }
+                return Ok(reply);
+            }
+            Ok(None) => {}
+            Err(m) => bail!("malformed reply ({m}): \"{}\"", printable(&reply, 200)),
+        }
+    }
+}
+
+/// A blocking stream of either kind.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_cover_every_connection_once() {
+        for total in [1, 2, 3, 50, 101] {
+            for parts in 1..=4.min(total) {
+                let mut next = 0;
+                for k in 0..parts {
+                    let (lo, hi) = share(total, parts, k);
+                    assert_eq!(lo, next);
+                    assert!(hi > lo, "{total} over {parts}: thread {k} got none");
+                    next = hi;
+                }
+                assert_eq!(next, total);
+            }
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! Where the server is and how to reach it: the [`Target`], the [`Stream`] type over TCP
+//! and Unix sockets, and [`connect_many`], which opens connections in batches so that
+//! thousands of them never overflow the server's accept backlog.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use mio::event::Source;
+use mio::net::{TcpStream, UnixStream};
+use mio::{Events, Interest, Poll, Registry, Token};
+
+use crate::reply::printable;
+
+/// The server: a TCP address or a Unix socket path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl Target {
+    /// Resolves `host` (a name or an address) and `port`. The first IPv4 address wins
+    /// (`localhost` then means 127.0.0.1, where servers listen by default), else the
+    /// first address.
+    pub fn resolve(host: &str, port: u16) -> anyhow::Result<Target> {
+        let addrs: Vec<SocketAddr> = (host, port)
+            .to_socket_addrs()
+            .with_context(|| format!("cannot resolve host {host:?}"))?
+            .collect();
+        addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or_else(|| addrs.first())
+            .copied()
+            .map(Target::Tcp)
+            .ok_or_else(|| anyhow!("host {host:?} has no address"))
+    }
+}
+
+impl fmt::Display for Target {
+    /// `tcp://127.0.0.1:7379`, `tcp://[::1]:7379` or `unix:///tmp/muxd.sock`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp(addr) => write!(f, "tcp://{addr}"),
+            Target::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+/// A connected, non-blocking socket to the server.
+#[derive(Debug)]
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Starts connecting (non-blocking); TCP sockets get `TCP_NODELAY`.
+    fn start_connect(target: &Target) -> io::Result<Stream> {
+        match target {
+            Target::Tcp(addr) => {
+                let stream = TcpStream::connect(*addr)?;
+                stream.set_nodelay(true)?;
+                Ok(Stream::Tcp(stream))
+            }
+            Target::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
+        }
+    }
+
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(s) => s.take_error(),
+            Stream::Unix(s) => s.take_error(),
+        }
+    }
+
+    /// Whether the connection is established (`false` while still connecting).
+    fn is_connected(&self) -> io::Result<bool> {
+        let peer = match self {
+            Stream::Tcp(s) => s.peer_addr().map(drop),
+            Stream::Unix(s) => s.peer_addr().map(drop),
+        };
+        match peer {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Closes both directions now (the descriptor is closed on drop).
+    pub fn shutdown(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(Shutdown::Both),
+            Stream::Unix(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+}
+
+impl Read for Stream {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Source for Stream {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(registry, token, interest),
+            Stream::Unix(s) => s.register(registry, token, interest),
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(registry, token, interest),
+            Stream::Unix(s) => s.reregister(registry, token, interest),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(registry),
+            Stream::Unix(s) => s.deregister(registry),
+        }
+    }
+}
+
+/// `PING` as a multibulk request, and the reply every RESP server gives it.
+const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+const PONG: &[u8] = b"+PONG\r\n";
+
+/// Pause before retrying a Unix connect refused for a full backlog.
+const UNIX_RETRY: Duration = Duration::from_millis(2);
+
+/// One connection being opened.
+struct Opening {
+    stream: Stream,
+    /// Connected (and, when checking, answered `+PONG`).
+    ready: bool,
+    connected: bool,
+    /// Bytes of `PING` written.
+    written: usize,
+    /// Bytes of the reply read so far.
+    reply: Vec<u8>,
+}
+
+/// Opens `count` connections to `target`, at most `batch` at a time: a batch is started,
+/// and the next one only once every connection of it is established (and, with `ping`,
+/// has answered `PING` with `+PONG`, which proves the server really accepted it). So no
+/// more than `batch` connections ever wait in the server's accept queue.
+///
+/// A Unix connect refused because the backlog is full (`EAGAIN`; `ECONNREFUSED` once the
+/// server has accepted others) is retried after a short sleep. Any other failure, or a
+/// batch making no progress for `timeout`, is an error naming the target.
+pub fn connect_many(
+    target: &Target,
+    count: usize,
+    batch: usize,
+    ping: bool,
+    timeout: Duration,
+) -> anyhow::Result<Vec<Stream>> {
+    let mut poll = Poll::new().context("creating a poller")?;
+    let mut events = Events::with_capacity(1024);
+    let mut streams = Vec::with_capacity(count);
+    let batch = batch.max(1);
+    while streams.len() < count {
+        let size = batch.min(count - streams.len());
+        let mut opening = Vec::with_capacity(size);
+        let mut deadline = Instant::now() + timeout;
+        for i in 0..size {
+            let mut stream = start_connect(target, !streams.is_empty() || i > 0, deadline)?;
+            poll.registry()
+                .register(
+                    &mut stream,
+                    Token(i),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .context("registering a connection")?;
+            opening.push(Opening {
+                stream,
+                ready: false,
+                connected: false,
+                written: 0,
+                reply: Vec::new(),
+            });
+        }
+        let mut left = size;
+        while left > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                bail!(
+                    "cannot connect to {target}: {left} of {size} connections still not {} after {:.1} s",
+                    if ping {
+                        "answering PING"
+                    } else {
+                        "established"
+                    },
+                    timeout.as_secs_f64()
+                );
+            }
+            if let Err(e) = poll.poll(&mut events, Some(deadline - now)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e).context("poll");
+            }
+            for event in events.iter() {
+                let Some(o) = opening.get_mut(event.token().0) else {
+                    continue;
+                };
+                if o.ready {
+                    continue;
+                }
+                o.step(ping)
+                    .with_context(|| format!("cannot connect to {target}"))?;
+                if o.ready {
+                    left -= 1;
+                    deadline = Instant::now() + timeout;
+                }
+            }
+        }
+        for mut o in opening {
+            poll.registry()
+                .deregister(&mut o.stream)
+                .context("deregistering a connection")?;
+            streams.push(o.stream);
+        }
+    }
+    Ok(streams)
+}
+
+/// Starts one connect, retrying a Unix socket whose backlog is full until `deadline`.
+/// `accepted_before`: the server has already accepted a connection of this run, so a
+/// refused Unix connect means a full backlog rather than no server.
+fn start_connect(
+    target: &Target,
+    accepted_before: bool,
+    deadline: Instant,
+) -> anyhow::Result<Stream> {
+    loop {
+        match Stream::start_connect(target) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => {
+                let full = matches!(target, Target::Unix(_))
+                    && (e.kind() == io::ErrorKind::WouldBlock
+                        || (accepted_before && e.kind() == io::ErrorKind::ConnectionRefused));
+                if full && Instant::now() < deadline {
+                    std::thread::sleep(UNIX_RETRY);
+                    continue;
+                }
+                return Err(explain(target, e));
+            }
+        }
+    }
+}
+
+/// The connect error with the target and a hint for the usual causes.
+pub fn explain(target: &Target, e: io::Error) -> anyhow::Error {
+    let hint = match e.kind() {
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => " (is the server running?)",
+        _ if e.raw_os_error() == Some(libc::EMFILE) => " (raise the open-file limit: ulimit -n)",
+        _ if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+            " (out of local ports for that many TCP connections?)"
+        }
+        _ => "",
+    };
+    anyhow!("cannot connect to {target}: {e}{hint}")
+}
+
+impl Opening {
+    /// Moves this connection forward after an event.
+    fn step(&mut self, ping: bool) -> anyhow::Result<()> {
+        if !self.connected {
+            if let Some(e) = self.stream.take_error()? {
+                let hint = if e.kind() == io::ErrorKind::ConnectionRefused {
+                    " (is the server running?)"
+                } else {
+                    ""
+                };
+                bail!("{e}{hint}");
+            }
+            if !self.stream.is_connected()? {
+                return Ok(());
+            }
+            self.connected = true;
+            if !ping {
+                self.ready = true;
+                return Ok(());
+            }
+        }
+        while let Some(rest) = PING.get(self.written..).filter(|r| !r.is_empty()) {
+            match self.stream.write(rest) {
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // The server may have said why before closing (Redis and muxd send
+                    // "-ERR max number of clients reached").
+                    let mut said = [0u8; 256];
+                    let said = match self.stream.read(&mut said) {
+                        Ok(n) if n > 0 => said.get(..n).unwrap_or_default(),
+                        _ => &[],
+                    };
+                    if said.is_empty() {
+                        bail!("sending PING: {e}");
+                    }
+                    bail!(
+                        "sending PING: {e} (the server sent \"{}\")",
+                        printable(said, 200)
+                    );
+                }
+            }
+        }
+        let mut buf = [0u8; 256];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => bail!(
+                    "the server closed the connection instead of answering PING{}",
+                    if self.reply.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (it sent \"{}\")", printable(&self.reply, 200))
+                    }
+                ),
+                Ok(n) => {
+                    self.reply
+                        .extend_from_slice(buf.get(..n).unwrap_or_default());
+                    if self.reply.len() >= PONG.len() || !PONG.starts_with(&self.reply) {
+                        if self.reply != PONG {
+                            bail!(
+                                "PING answered with \"{}\" instead of +PONG",
+                                printable(&self.reply, 200)
+                            );
+                        }
+                        self.ready = true;
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => bail!("waiting for PONG: {e}"),
+            }
+        }
+    }
+}
+
+/// Raises the open-file limit to fit `needed` descriptors, as far as the hard limit
+/// allows; an error says how to raise it when that is not enough.
+pub fn ensure_fd_limit(needed: usize) -> anyhow::Result<()> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for getrlimit/setrlimit to read and write.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return Ok(());
+        }
+        let wanted = needed as libc::rlim_t;
+        if limit.rlim_cur >= wanted {
+            return Ok(());
+        }
+        let raised = libc::rlimit {
+            rlim_cur: wanted.min(limit.rlim_max),
+            rlim_max: limit.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            limit = raised;
+        }
+        if limit.rlim_cur < wanted {
+            bail!(
+                "{needed} file descriptors are needed but the limit is {} (hard limit {}); raise it with ulimit -n",
+                limit.rlim_cur,
+                limit.rlim_max
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_print_as_urls() {
+        assert_eq!(
+            Target::resolve("127.0.0.1", 7379).unwrap().to_string(),
+            "tcp://127.0.0.1:7379"
+        );
+        assert_eq!(
+            Target::resolve("::1", 6379).unwrap().to_string(),
+            "tcp://[::1]:6379"
+        );
+        assert_eq!(
+            Target::resolve("localhost", 6379).unwrap().to_string(),
+            "tcp://127.0.0.1:6379"
+        );
+        assert_eq!(
+            Target::Unix(PathBuf::from("/tmp/m.sock")).to_string(),
+            "unix:///tmp/m.sock"
+        );
+    }
+
+    #[test]
+    fn nobody_listening_is_a_clear_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let e = connect_many(&Target::Tcp(addr), 3, 2, false, Duration::from_secs(5))
+            .map(drop)
+            .map_err(|e| format!("{e:#}"))
+            .unwrap_err();
+        assert!(e.contains("cannot connect to tcp://127.0.0.1:"), "{e}");
+        assert!(e.contains("refused"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("none.sock");
+        let e = connect_many(&Target::Unix(path), 1, 1, true, Duration::from_secs(5))
+            .map(drop)
+            .map_err(|e| format!("{e:#}"))
+            .unwrap_err();
+        assert!(e.contains("cannot connect to unix://"), "{e}");
+    }
+
+    #[test]
+    fn connects_in_batches_and_checks_pong() {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for _ in 0..5 {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut buf = [0u8; PING.len()];
+                s.read_exact(&mut buf).unwrap();
+                assert_eq!(buf, PING);
+                s.write_all(PONG).unwrap();
+                held.push(s);
+            }
+            held
+        });
+        let streams = connect_many(&Target::Tcp(addr), 5, 2, true, Duration::from_secs(5)).unwrap();
+        assert_eq!(streams.len(), 5);
+        assert_eq!(server.join().unwrap().len(), 5);
+    }
+}
