@@ -104,3 +104,46 @@ fn responses_owed_at_sigterm_are_delivered() {
     c.expect_closed();
     assert_eq!(muxd.wait_exit(Duration::from_secs(15)).code(), Some(0));
 }
+
+/// A client that never reads what it is owed cannot hold the stop up past
+/// `--shutdown-timeout`: the daemon closes it and still exits 0.
+#[test]
+fn shutdown_timeout_bounds_the_drain() {
+    let mut muxd = Muxd::start(&["--shutdown-timeout", "0.5"]);
+    let path = muxd.unix_path();
+    let mut stuck = muxd.tcp();
+    let payload = vec![b'q'; 4 * 1024 * 1024];
+    let mut batch = Vec::new();
+    for _ in 0..8 {
+        batch.extend_from_slice(&util::encode(&[b"ECHO", &payload]));
+    }
+    // Written from a thread: the server stops reading once the output piles up.
+    let mut writer = stuck.tcp_stream().unwrap().try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut writer, &batch);
+    });
+    // Every request was read and handled: far more is owed than socket buffers hold, and
+    // the client sends nothing more.
+    let mut admin = muxd.unix();
+    eventually("all eight requests were handled", || {
+        util::info_field(&mut admin, "total_commands_processed")
+            .parse::<u64>()
+            .unwrap()
+            >= 8
+    });
+    sender.join().unwrap();
+    let list = admin.cmd(&["CLIENT", "LIST"]).text();
+    let owed: u64 = parse_client_list(&list)
+        .iter()
+        .find(|r| r["kind"] == "tcp")
+        .map(|r| r["obuf"].parse().unwrap())
+        .unwrap();
+    assert!(owed > 1024 * 1024, "only {owed} bytes owed");
+    drop(admin);
+    muxd.signal(libc::SIGTERM);
+    let status = muxd.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+    assert!(!path.exists());
+    muxd.wait_for_log("shutdown timeout reached");
+    drop(stuck);
+}
