@@ -111,7 +111,7 @@ fn responses_owed_at_sigterm_are_delivered() {
 fn shutdown_timeout_bounds_the_drain() {
     let mut muxd = Muxd::start(&["--shutdown-timeout", "0.5"]);
     let path = muxd.unix_path();
-    let mut stuck = muxd.tcp();
+    let stuck = muxd.tcp();
     let payload = vec![b'q'; 4 * 1024 * 1024];
     let mut batch = Vec::new();
     for _ in 0..8 {
