@@ -86,4 +86,4 @@ pub use listener::{ListenAddr, ListenerInfo, ListenerKind};
 pub use server::{Config, Server, ServerHandle, ServerInfo};
 pub use service::{Context, Service};
 pub use stats::Stats;
-pub use stream::{Peer, PeerCred};
+pub use stream::{Peer, PeerCred, Stream};

@@ -42,18 +42,37 @@ impl fmt::Display for Peer {
     }
 }
 
-/// A connected, non-blocking data socket.
+/// A connected, non-blocking stream socket, TCP or Unix-domain: `Read`, `Write` and a mio
+/// event `Source`, whichever it is. The loop's client handles hold one; `muxd-bench`'s
+/// connections too.
 #[derive(Debug)]
-pub(crate) enum Stream {
+pub enum Stream {
+    /// A TCP connection.
     Tcp(TcpStream),
+    /// A Unix-domain stream connection.
     Unix(UnixStream),
 }
 
 impl Stream {
-    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+    /// Shuts down reading, writing or both.
+    ///
+    /// # Errors
+    /// As `shutdown(2)`: typically `NotConnected` once the peer is gone.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.shutdown(how),
             Stream::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`), as after a non-blocking connect.
+    ///
+    /// # Errors
+    /// If the option cannot be read.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(s) => s.take_error(),
+            Stream::Unix(s) => s.take_error(),
         }
     }
 }

@@ -190,7 +190,7 @@ fn push_capped(out: &mut String, bytes: &[u8], max: usize) {
 
 /// Parses an integer argument with Redis's rules.
 pub(crate) fn parse_i64(arg: &[u8]) -> Option<i64> {
-    crate::resp::decode::parse_int(arg)
+    crate::resp::parse_int(arg)
 }
 
 /// Replies with `lines` as an array of simple strings (the `HELP` subcommands).

@@ -281,8 +281,9 @@ fn find_line<'a>(
 }
 
 /// Parses a decimal integer the way Redis's `string2ll` does: optional `-`, no `+`, no
-/// leading zeros, no spaces, no overflow.
-pub(crate) fn parse_int(digits: &[u8]) -> Option<i64> {
+/// leading zeros, no spaces, no overflow. Used for lengths on the wire and for integer
+/// arguments; RESP integer replies follow the same rules.
+pub fn parse_int(digits: &[u8]) -> Option<i64> {
     let (negative, body) = match digits {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, digits),

@@ -18,7 +18,7 @@ pub mod reply;
 use std::fmt;
 
 use crate::codec::{Codec, Decoded};
-pub use decode::{RespDecodeState, RespError};
+pub use decode::{RespDecodeState, RespError, parse_int};
 pub use reply::Reply;
 
 /// Size limits the decoder enforces as soon as a header announces a size.

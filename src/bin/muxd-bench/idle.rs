@@ -182,7 +182,7 @@ fn hold_open(mut streams: Vec<Stream>, first: usize, stop: &AtomicBool) -> Held 
                 Err(e) => e.to_string(),
             };
             let _ = poll.registry().deregister(stream);
-            stream.shutdown();
+            let _ = stream.shutdown(std::net::Shutdown::Both);
             if let Some(o) = open.get_mut(i) {
                 *o = false;
             }

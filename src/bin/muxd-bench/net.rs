@@ -4,14 +4,13 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
-use mio::{Events, Interest, Poll, Registry, Token};
+use mio::{Events, Interest, Poll, Token};
 
 use crate::reply::printable;
 
@@ -51,110 +50,32 @@ impl fmt::Display for Target {
     }
 }
 
-/// A connected, non-blocking socket to the server.
-#[derive(Debug)]
-pub enum Stream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
+/// A connected, non-blocking socket to the server: the library's own stream type.
+pub use muxd::Stream;
 
-impl Stream {
-    /// Starts connecting (non-blocking); TCP sockets get `TCP_NODELAY`.
-    fn start_connect(target: &Target) -> io::Result<Stream> {
-        match target {
-            Target::Tcp(addr) => {
-                let stream = TcpStream::connect(*addr)?;
-                stream.set_nodelay(true)?;
-                Ok(Stream::Tcp(stream))
-            }
-            Target::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
+/// Starts connecting (non-blocking); TCP sockets get `TCP_NODELAY`.
+fn connect_stream(target: &Target) -> io::Result<Stream> {
+    match target {
+        Target::Tcp(addr) => {
+            let stream = TcpStream::connect(*addr)?;
+            stream.set_nodelay(true)?;
+            Ok(Stream::Tcp(stream))
         }
-    }
-
-    fn take_error(&self) -> io::Result<Option<io::Error>> {
-        match self {
-            Stream::Tcp(s) => s.take_error(),
-            Stream::Unix(s) => s.take_error(),
-        }
-    }
-
-    /// Whether the connection is established (`false` while still connecting).
-    fn is_connected(&self) -> io::Result<bool> {
-        let peer = match self {
-            Stream::Tcp(s) => s.peer_addr().map(drop),
-            Stream::Unix(s) => s.peer_addr().map(drop),
-        };
-        match peer {
-            Ok(()) => Ok(true),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Closes both directions now (the descriptor is closed on drop).
-    pub fn shutdown(&self) {
-        let _ = match self {
-            Stream::Tcp(s) => s.shutdown(Shutdown::Both),
-            Stream::Unix(s) => s.shutdown(Shutdown::Both),
-        };
+        Target::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
     }
 }
 
-impl Read for Stream {
-    #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Unix(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Source for Stream {
-    fn register(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.register(registry, token, interest),
-            Stream::Unix(s) => s.register(registry, token, interest),
-        }
-    }
-
-    fn reregister(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.reregister(registry, token, interest),
-            Stream::Unix(s) => s.reregister(registry, token, interest),
-        }
-    }
-
-    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.deregister(registry),
-            Stream::Unix(s) => s.deregister(registry),
-        }
+/// Whether the connection is established (`false` while still connecting).
+fn is_connected(stream: &Stream) -> io::Result<bool> {
+    let peer = match stream {
+        Stream::Tcp(s) => s.peer_addr().map(drop),
+        Stream::Unix(s) => s.peer_addr().map(drop),
+    };
+    match peer {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -271,7 +192,7 @@ fn start_connect(
     deadline: Instant,
 ) -> anyhow::Result<Stream> {
     loop {
-        match Stream::start_connect(target) {
+        match connect_stream(target) {
             Ok(stream) => return Ok(stream),
             Err(e) => {
                 let full = matches!(target, Target::Unix(_))
@@ -312,7 +233,7 @@ impl Opening {
                 };
                 bail!("{e}{hint}");
             }
-            if !self.stream.is_connected()? {
+            if !is_connected(&self.stream)? {
                 return Ok(());
             }
             self.connected = true;

@@ -207,28 +207,8 @@ impl Framer {
     }
 }
 
-/// Parses a decimal `i64`: optional `-`, at least one digit, nothing else, no overflow.
-pub fn parse_int(digits: &[u8]) -> Option<i64> {
-    let (negative, body) = match digits {
-        [b'-', rest @ ..] => (true, rest),
-        _ => (false, digits),
-    };
-    if body.is_empty() || body.len() > 19 {
-        return None;
-    }
-    let mut value: u64 = 0;
-    for &b in body {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    if negative {
-        0i64.checked_sub_unsigned(value)
-    } else {
-        i64::try_from(value).ok()
-    }
-}
+/// RESP integers, lengths and counts: Redis's rules, shared with the server's decoder.
+pub use muxd::resp::parse_int;
 
 /// The integer of a complete `:n\r\n` reply, if that is what `frame` is.
 pub fn integer_reply(frame: &[u8]) -> Option<i64> {

@@ -783,7 +783,7 @@ impl<'a> Worker<'a> {
         };
         if let Some(mut stream) = conn.stream.take() {
             let _ = self.poll.registry().deregister(&mut stream);
-            stream.shutdown();
+            let _ = stream.shutdown(std::net::Shutdown::Both);
             self.open -= 1;
         }
         self.in_flight -= conn.replies.in_flight;
