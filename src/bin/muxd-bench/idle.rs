@@ -72,20 +72,7 @@ pub fn run(config: &Config, count: usize, hold: Option<Duration>) -> anyhow::Res
         handles.push(handle);
     }
     drop(ready_tx);
-    let mut failure = None;
-    for _ in 0..threads {
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                failure.get_or_insert(e);
-            }
-            Err(_) => {
-                failure.get_or_insert(anyhow!("a connecting thread stopped unexpectedly"));
-                break;
-            }
-        }
-    }
-    if let Some(e) = failure {
+    if let Some(e) = crate::first_failure(&ready_rx, threads, "a connecting thread") {
         stop.store(true, Ordering::Relaxed);
         for h in handles {
             let _ = h.join();

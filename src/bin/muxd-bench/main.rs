@@ -193,20 +193,7 @@ fn run_test(
     drop(ready_tx);
     drop(done_tx);
 
-    let mut failure = None;
-    for _ in 0..threads {
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                failure.get_or_insert(e);
-            }
-            Err(_) => {
-                failure.get_or_insert(anyhow!("a load thread stopped unexpectedly"));
-                break;
-            }
-        }
-    }
-    if let Some(e) = failure {
+    if let Some(e) = first_failure(&ready_rx, threads, "a load thread") {
         for go in &gos {
             let _ = go.send(None);
         }
@@ -337,6 +324,28 @@ fn learn(target: &Target, request: &[u8], timeout: Duration) -> anyhow::Result<V
 /// A blocking stream of either kind.
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
+
+/// Waits for `threads` threads to report that they connected; returns the first failure.
+pub(crate) fn first_failure(
+    ready: &std::sync::mpsc::Receiver<anyhow::Result<()>>,
+    threads: usize,
+    what: &str,
+) -> Option<anyhow::Error> {
+    let mut failure = None;
+    for _ in 0..threads {
+        match ready.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failure.get_or_insert(e);
+            }
+            Err(_) => {
+                failure.get_or_insert(anyhow!("{what} stopped unexpectedly"));
+                break;
+            }
+        }
+    }
+    failure
+}
 
 #[cfg(test)]
 mod tests {
