@@ -560,20 +560,27 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             _ => (mem::take(&mut self.write_buf), 0, false),
         };
 
-        // Leftover input from a previous turn (a resumed or yielded client) first.
+        // Handle what is buffered (first: leftover of an earlier turn, from a resumed or
+        // yielded client), then read more, until the socket is drained, the read budget is
+        // spent, or the client may not send more now.
         let mut end = ReadEnd::Drained;
         let mut handled = 0;
-        let mut progress = self.process(
-            key,
-            &mut input,
-            &mut decode,
-            &mut out,
-            written,
-            &mut handled,
-            now,
-        );
         let mut reads = 0;
-        while progress == Progress::More {
+        let mut last_read = false;
+        let mut progress;
+        loop {
+            progress = self.process(
+                key,
+                &mut input,
+                &mut decode,
+                &mut out,
+                written,
+                &mut handled,
+                now,
+            );
+            if progress != Progress::More || last_read {
+                break;
+            }
             let Some(client) = self.clients.get_mut(key) else {
                 break;
             };
@@ -593,25 +600,14 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     client.info.bytes_in += n as u64;
                     self.stats.total_net_input_bytes += n as u64;
                     reads += 1;
-                    progress = self.process(
-                        key,
-                        &mut input,
-                        &mut decode,
-                        &mut out,
-                        written,
-                        &mut handled,
-                        now,
-                    );
-                    if progress != Progress::More {
-                        break;
-                    } else if n < room && short_read_drains {
+                    if n < room && short_read_drains {
                         // A short read empties the socket; edge-triggered polling reports
                         // the next bytes (or end of stream) that arrive. This saves the
                         // extra `read` that would only return `WouldBlock`.
-                        break;
+                        last_read = true;
                     } else if reads >= READS_PER_EVENT {
                         end = ReadEnd::Budget;
-                        break;
+                        last_read = true;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
