@@ -56,6 +56,26 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// A client accepted `now` by `listener`, nothing counted yet.
+    pub(crate) fn new(
+        id: ClientId,
+        listener: Arc<ListenerInfo>,
+        peer: Peer,
+        now: Instant,
+    ) -> ClientInfo {
+        ClientInfo {
+            id,
+            listener,
+            peer,
+            connected_at: now,
+            last_active: now,
+            bytes_in: 0,
+            bytes_out: 0,
+            requests: 0,
+            name: None,
+        }
+    }
+
     /// This client's id.
     pub fn id(&self) -> ClientId {
         self.id

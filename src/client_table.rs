@@ -254,23 +254,12 @@ impl TableBench {
     /// Inserts a client; `None` when every socket is in use.
     pub fn insert(&mut self) -> Option<(usize, ClientId)> {
         let stream = self.spare.pop()?;
+        let listener = std::sync::Arc::clone(&self.listener);
         let now = std::time::Instant::now();
-        let info = ClientInfo {
-            id: ClientId(0),
-            listener: std::sync::Arc::clone(&self.listener),
-            peer: crate::stream::Peer::Unix(None),
-            connected_at: now,
-            last_active: now,
-            bytes_in: 0,
-            bytes_out: 0,
-            requests: 0,
-            name: None,
-        };
         self.table
             .insert_with(|_, id| {
-                let mut client = Client::new(info, stream);
-                client.info.id = id;
-                Ok::<_, ()>(client)
+                let info = ClientInfo::new(id, listener, crate::stream::Peer::Unix(None), now);
+                Ok::<_, ()>(Client::new(info, stream))
             })
             .ok()
     }
@@ -303,21 +292,11 @@ mod tests {
     use std::time::Instant;
 
     fn client(id: ClientId, stream: Stream) -> Client<(), u32> {
-        let now = Instant::now();
+        let listener = Arc::new(ListenerInfo {
+            addr: ListenAddr::unix("/tmp/t.sock"),
+        });
         Client::new(
-            ClientInfo {
-                id,
-                listener: Arc::new(ListenerInfo {
-                    addr: ListenAddr::unix("/tmp/t.sock"),
-                }),
-                peer: Peer::Unix(None),
-                connected_at: now,
-                last_active: now,
-                bytes_in: 0,
-                bytes_out: 0,
-                requests: 0,
-                name: None,
-            },
+            ClientInfo::new(id, listener, Peer::Unix(None), Instant::now()),
             stream,
         )
     }

@@ -430,17 +430,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let registry = self.poll.registry();
         let inserted = self.clients.insert_with(|key, id| {
             registry.register(&mut stream, Token(key), Interest::READABLE)?;
-            let info = ClientInfo {
-                id,
-                listener: listener_info,
-                peer,
-                connected_at: now,
-                last_active: now,
-                bytes_in: 0,
-                bytes_out: 0,
-                requests: 0,
-                name: None,
-            };
+            let info = ClientInfo::new(id, listener_info, peer, now);
             Ok::<_, io::Error>(Client::new(info, stream))
         });
         match inserted {
