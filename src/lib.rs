@@ -24,7 +24,9 @@
 //! decoded by a [`Codec`], handled by a [`Service`], and answered with **responses**, in
 //! order, pipelined or not. No thread per client, no async runtime.
 //!
-//! - [`server`]: configure, bind, run and stop ([`Server`], [`Config`], [`ServerHandle`]);
+//! - [`server`]: bind, run and stop ([`Server`], [`ServerHandle`]);
+//! - [`config`]: what a server is told ([`Config`]) and knows once bound ([`ServerInfo`]);
+//! - [`fd_limit`]: the open-file limit, which bounds the number of clients;
 //! - `event_loop`: the loop itself (private);
 //! - [`listener`]: master sockets, TCP and Unix, and the life of socket files;
 //! - [`client_table`]: the table of client handles, and the read-only view services get;
@@ -69,8 +71,10 @@ pub mod client;
 pub mod client_table;
 pub mod codec;
 pub mod commands;
+pub mod config;
 mod error;
 mod event_loop;
+pub mod fd_limit;
 pub mod listener;
 pub mod resp;
 pub mod server;
@@ -81,9 +85,10 @@ mod stream;
 pub use client::{ClientId, ClientInfo, CloseReason};
 pub use client_table::{ClientEntry, Clients};
 pub use codec::{Codec, Decoded};
+pub use config::{Config, ServerInfo};
 pub use error::{Error, ErrorKind};
 pub use listener::{ListenAddr, ListenerInfo, ListenerKind};
-pub use server::{Config, Server, ServerHandle, ServerInfo};
+pub use server::{Server, ServerHandle};
 pub use service::{Context, Service};
 pub use stats::Stats;
 pub use stream::{Peer, PeerCred, Stream};

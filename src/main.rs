@@ -12,8 +12,9 @@ use log::{error, info, warn};
 
 use muxd::Server;
 use muxd::commands::CommandService;
+use muxd::config::RESERVED_FDS;
+use muxd::fd_limit;
 use muxd::resp::RespCodec;
-use muxd::server::{RESERVED_FDS, open_file_limit};
 
 fn main() -> ExitCode {
     keep_large_buffers_out_of_the_heap();
@@ -75,21 +76,8 @@ fn keep_large_buffers_out_of_the_heap() {
 /// Raises the open-file limit so `wanted` clients fit, as far as the hard limit allows;
 /// returns the client limit that really fits.
 fn fit_max_clients(wanted: usize) -> usize {
-    let needed = wanted.saturating_add(RESERVED_FDS);
-    if open_file_limit() < needed {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: `limit` is a valid rlimit for getrlimit/setrlimit.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-                limit.rlim_cur = (needed as libc::rlim_t).min(limit.rlim_max);
-                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-            }
-        }
-    }
-    let fits = open_file_limit().saturating_sub(RESERVED_FDS).max(1);
+    let _ = fd_limit::raise(wanted.saturating_add(RESERVED_FDS));
+    let fits = fd_limit::current().saturating_sub(RESERVED_FDS).max(1);
     if fits < wanted {
         warn!(
             "open-file limit allows only {fits} clients, lowering max_clients from {wanted} (raise it with ulimit -n)"

@@ -8,119 +8,15 @@
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use mio::Waker;
 
 use crate::codec::Codec;
+use crate::config::Config;
 use crate::error::Error;
 use crate::event_loop::EventLoop;
-use crate::listener::{ListenAddr, ListenerInfo};
+use crate::listener::ListenAddr;
 use crate::service::Service;
-
-/// How a server listens and what it tolerates.
-///
-/// Build one with `Config::default()` and set the fields you need.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Config {
-    /// Master sockets to create, in order. At least one is required.
-    pub listen: Vec<ListenAddr>,
-    /// Permission bits for Unix socket files. Default `0o600`: only the owner may connect.
-    pub unix_mode: u32,
-    /// Length of each master socket's queue of connections not yet accepted.
-    pub backlog: i32,
-    /// Most clients connected at once; `None` derives it from the open-file limit, leaving
-    /// room for the server's own descriptors. Connections past it are answered with an
-    /// error and closed.
-    pub max_clients: Option<usize>,
-    /// Close clients idle for longer than this; `None` never does.
-    pub idle_timeout: Option<Duration>,
-    /// Most bytes of unparsed input a client may have buffered (a request still arriving).
-    pub max_input_buffer: usize,
-    /// Stop reading a client's requests while more than this many bytes of its responses
-    /// wait to be written (it is not reading them).
-    pub output_high_watermark: usize,
-    /// Resume reading a paused client once its unwritten responses are below this.
-    pub output_low_watermark: usize,
-    /// How long a stopping server keeps writing owed responses before closing anyway.
-    pub shutdown_timeout: Duration,
-    /// Stop gracefully on `SIGINT` and `SIGTERM` (a second signal stops at once).
-    pub stop_on_signals: bool,
-}
-
-/// File descriptors kept for the server's own use when deriving `max_clients` (poller,
-/// waker, signal pipe, listeners, logs, and the odd file), as Redis does.
-pub const RESERVED_FDS: usize = 32;
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            listen: Vec::new(),
-            unix_mode: 0o600,
-            backlog: 1024,
-            max_clients: None,
-            idle_timeout: None,
-            max_input_buffer: 1024 * 1024 * 1024,
-            output_high_watermark: 64 * 1024 * 1024,
-            output_low_watermark: 16 * 1024 * 1024,
-            shutdown_timeout: Duration::from_secs(10),
-            stop_on_signals: false,
-        }
-    }
-}
-
-impl Config {
-    /// The client limit in force: `max_clients`, or the open-file limit less
-    /// [`RESERVED_FDS`].
-    pub fn effective_max_clients(&self) -> usize {
-        self.max_clients
-            .unwrap_or_else(|| open_file_limit().saturating_sub(RESERVED_FDS).max(1))
-    }
-}
-
-/// The soft limit on open files (`RLIMIT_NOFILE`).
-pub fn open_file_limit() -> usize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid rlimit for getrlimit to write.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    if rc == 0 {
-        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
-    } else {
-        1024
-    }
-}
-
-/// Facts about a running server that services may read.
-#[derive(Debug)]
-pub struct ServerInfo {
-    pub(crate) started: Instant,
-    pub(crate) listeners: Vec<Arc<ListenerInfo>>,
-    pub(crate) config: Config,
-    pub(crate) max_clients: usize,
-}
-
-impl ServerInfo {
-    /// When the server was bound.
-    pub fn started(&self) -> Instant {
-        self.started
-    }
-    /// The master sockets, with the addresses actually bound.
-    pub fn listeners(&self) -> &[Arc<ListenerInfo>] {
-        &self.listeners
-    }
-    /// The configuration the server runs with.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-    /// The client limit in force.
-    pub fn max_clients(&self) -> usize {
-        self.max_clients
-    }
-}
 
 /// A bound server, ready to [`run`](Server::run).
 ///

@@ -12,7 +12,7 @@ use std::time::Instant;
 use crate::client::{ClientId, ClientInfo, CloseReason, Phase};
 use crate::client_table::{ClientTable, Clients};
 use crate::codec::Codec;
-use crate::server::ServerInfo;
+use crate::config::ServerInfo;
 use crate::stats::Stats;
 
 /// The application behind the loop.

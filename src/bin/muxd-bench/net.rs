@@ -301,33 +301,13 @@ impl Opening {
 /// Raises the open-file limit to fit `needed` descriptors, as far as the hard limit
 /// allows; an error says how to raise it when that is not enough.
 pub fn ensure_fd_limit(needed: usize) -> anyhow::Result<()> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid rlimit for getrlimit/setrlimit to read and write.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return Ok(());
-        }
-        let wanted = needed as libc::rlim_t;
-        if limit.rlim_cur >= wanted {
-            return Ok(());
-        }
-        let raised = libc::rlimit {
-            rlim_cur: wanted.min(limit.rlim_max),
-            rlim_max: limit.rlim_max,
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-            limit = raised;
-        }
-        if limit.rlim_cur < wanted {
-            bail!(
-                "{needed} file descriptors are needed but the limit is {} (hard limit {}); raise it with ulimit -n",
-                limit.rlim_cur,
-                limit.rlim_max
-            );
-        }
+    let limit = muxd::fd_limit::raise(needed).context("reading the open-file limit")?;
+    if limit.soft < u64::try_from(needed).unwrap_or(u64::MAX) {
+        bail!(
+            "{needed} file descriptors are needed but the limit is {} (hard limit {}); raise it with ulimit -n",
+            limit.soft,
+            limit.hard
+        );
     }
     Ok(())
 }
