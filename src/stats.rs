@@ -31,33 +31,17 @@ pub struct Stats {
     /// that other clients were served first.
     pub turns_yielded: u64,
     /// Clients closed, by reason.
-    closed: [u64; CLOSE_REASONS],
-}
-
-const CLOSE_REASONS: usize = 9;
-
-fn slot(reason: CloseReason) -> usize {
-    match reason {
-        CloseReason::PeerClosed => 0,
-        CloseReason::ProtocolError => 1,
-        CloseReason::Reset => 2,
-        CloseReason::IdleTimeout => 3,
-        CloseReason::Killed => 4,
-        CloseReason::Quit => 5,
-        CloseReason::Shutdown => 6,
-        CloseReason::ServicePanic => 7,
-        CloseReason::Limit => 8,
-    }
+    closed: [u64; CloseReason::ALL.len()],
 }
 
 impl Stats {
     /// Clients closed for `reason` so far.
     pub fn closed(&self, reason: CloseReason) -> u64 {
-        self.closed.get(slot(reason)).copied().unwrap_or(0)
+        self.closed.get(reason.index()).copied().unwrap_or(0)
     }
 
     pub(crate) fn count_close(&mut self, reason: CloseReason) {
-        if let Some(n) = self.closed.get_mut(slot(reason)) {
+        if let Some(n) = self.closed.get_mut(reason.index()) {
             *n += 1;
         }
     }

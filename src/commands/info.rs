@@ -12,18 +12,6 @@ use crate::resp::{Args, Reply};
 
 const SECTIONS: &[&str] = &["server", "clients", "memory", "stats"];
 
-const CLOSE_REASONS: &[CloseReason] = &[
-    CloseReason::PeerClosed,
-    CloseReason::ProtocolError,
-    CloseReason::Reset,
-    CloseReason::IdleTimeout,
-    CloseReason::Killed,
-    CloseReason::Quit,
-    CloseReason::Shutdown,
-    CloseReason::ServicePanic,
-    CloseReason::Limit,
-];
-
 pub(crate) fn info(_: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
     let everything = args.len() == 1
         || args.iter().skip(1).any(|a| {
@@ -123,8 +111,8 @@ fn write_section(section: &str, ctx: &Ctx<'_>, out: &mut String) {
                 stats.limit_disconnections,
                 stats.turns_yielded,
             );
-            for reason in CLOSE_REASONS {
-                let _ = write!(out, "closed_{}:{}\r\n", reason, stats.closed(*reason));
+            for reason in CloseReason::ALL {
+                let _ = write!(out, "closed_{}:{}\r\n", reason, stats.closed(reason));
             }
             Ok(())
         }
