@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::os::unix::io::{AsRawFd, RawFd};
 
-use crate::client::{Client, ClientId, ClientInfo, NIL, Phase};
+use crate::client::{Client, ClientId, ClientInfo, NIL};
 
 /// The table of client handles, keyed by poll token.
 pub(crate) struct ClientTable<D, S> {
@@ -211,8 +211,8 @@ impl<'a> ClientEntry<'a> {
             info: &client.info,
             fd: client.stream.as_raw_fd(),
             input_buffered: client.input_len(),
-            output_buffered: client.output_len(),
-            closing: client.phase != Phase::Open,
+            output_buffered: client.owed(),
+            closing: !client.is_open(),
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use crate::client::{ClientId, ClientInfo, CloseReason, Phase};
+use crate::client::{ClientId, ClientInfo, CloseReason};
 use crate::client_table::{ClientTable, Clients};
 use crate::codec::Codec;
 use crate::config::ServerInfo;
@@ -73,17 +73,39 @@ pub(crate) struct Effects {
 
 /// A service's view of the server while it handles one client's request.
 pub struct Context<'a, C: Codec, S> {
-    pub(crate) table: &'a mut ClientTable<C::DecodeState, S>,
+    table: &'a mut ClientTable<C::DecodeState, S>,
     /// Slab key of the client being served; present in `table` for the whole call.
-    pub(crate) key: usize,
-    pub(crate) out: &'a mut Vec<u8>,
-    pub(crate) effects: &'a mut Effects,
-    pub(crate) server: &'a ServerInfo,
-    pub(crate) stats: &'a Stats,
-    pub(crate) now: Instant,
+    key: usize,
+    /// Where this client's responses are encoded (the buffer lent to it for its turn).
+    out: &'a mut Vec<u8>,
+    effects: &'a mut Effects,
+    server: &'a ServerInfo,
+    stats: &'a Stats,
+    now: Instant,
 }
 
 impl<'a, C: Codec, S> Context<'a, C, S> {
+    /// The context for serving the client at `key`, whose responses go to `out`.
+    pub(crate) fn new(
+        table: &'a mut ClientTable<C::DecodeState, S>,
+        key: usize,
+        out: &'a mut Vec<u8>,
+        effects: &'a mut Effects,
+        server: &'a ServerInfo,
+        stats: &'a Stats,
+        now: Instant,
+    ) -> Context<'a, C, S> {
+        Context {
+            table,
+            key,
+            out,
+            effects,
+            server,
+            stats,
+            now,
+        }
+    }
+
     /// Sends `response` to this client, after every response sent before it.
     #[inline]
     pub fn reply(&mut self, response: &C::Response<'_>) {
@@ -148,9 +170,7 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
             return false;
         }
         if let Some(client) = self.table.get_mut(key) {
-            if client.phase == Phase::Open {
-                client.phase = Phase::Closing(CloseReason::Killed);
-            }
+            client.begin_close(CloseReason::Killed);
             self.effects.kill.push(key);
         }
         true
@@ -170,11 +190,8 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
         }
         let high_watermark = self.server.config.output_high_watermark;
         match self.table.get_mut(key) {
-            Some(client)
-                if client.phase == Phase::Open && client.output_len() <= high_watermark =>
-            {
-                let buffers = client.buffers.get_or_insert_with(Default::default);
-                C::encode(response, &mut buffers.output);
+            Some(client) if client.is_open() && client.owed() <= high_watermark => {
+                C::encode(response, client.queued_output());
                 self.effects.flush.push(key);
                 true
             }

@@ -5,19 +5,45 @@
 //! poll token, and is dropped when the connection closes. It holds the data socket, the
 //! bytes not yet parsed or not yet written, the service's per-client state, and the
 //! [`ClientInfo`] a service (and `CLIENT LIST`) can read.
+//!
+//! The handle owns its state machine; the loop routes readiness to it and carries out
+//! what a transition asks for (write, linger, close, read again next turn):
+//!
+//! ```text
+//!   Open ──pause (owed output above the high watermark)──► Open, paused
+//!    ▲                                                         │
+//!    └────resume (owed output down to the low watermark)───────┘
+//!    │ QUIT, kill, protocol error, limit, shutdown; end of stream with output owed
+//!    ▼
+//!   Closing(reason): no more requests are handled; what is owed is written
+//!    │ all written
+//!    ▼
+//!   Lingering(reason): our write side shut down; input dropped until the peer
+//!    │                 closes, nothing is in flight, or the linger deadline passes
+//!    ▼
+//!   closed: removed from the table
+//! ```
 
+pub(crate) mod buffers;
 mod close_reason;
 mod info;
 
-use crate::buffer::InputBuf;
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::unix::io::AsRawFd;
+use std::time::Instant;
+
+use mio::{Interest, Registry, Token};
+
 use crate::stream::Stream;
+use buffers::{Buffers, Input, Output, Scratch};
 
 pub use close_reason::CloseReason;
 pub use info::{ClientId, ClientInfo};
 
 /// Where a client is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
+enum Phase {
     /// Reading requests, writing responses.
     Open,
     /// No more requests are read; the connection closes once the output owed is written.
@@ -29,43 +55,57 @@ pub(crate) enum Phase {
     Lingering(CloseReason),
 }
 
-/// The bytes a client handle keeps between two wake-ups: allocated the first time a
-/// request is split across reads or a response cannot be written at once.
-#[derive(Debug, Default)]
-pub(crate) struct Buffers<D> {
-    /// Received bytes not yet decoded, starting at the first byte of a request.
-    pub(crate) input: InputBuf,
-    /// The codec's progress through `input`'s first request.
-    pub(crate) decode: D,
-    /// Encoded responses not yet written.
-    pub(crate) output: Vec<u8>,
-    /// How much of `output` is already written.
-    pub(crate) written: usize,
+/// What a readable event means for a client, given where it is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnReadable {
+    /// Read, decode and handle its requests.
+    Serve,
+    /// Leave the bytes in the socket: it is paused (its responses pile up unread) or
+    /// closing (no more requests are handled).
+    Wait,
+    /// It lingers: read and drop what it sends, close at its end of stream.
+    Discard(CloseReason),
 }
 
-impl<D> Buffers<D> {
-    pub(crate) fn pending_output(&self) -> usize {
-        self.output.len() - self.written
-    }
+/// What the peer closing its write side means for a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnEof {
+    /// Nothing is owed: close now, for this reason.
+    Close(CloseReason),
+    /// Responses are owed: write them first (half-close), then close.
+    Drain,
+}
+
+/// What a client does once everything it was owed is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnDrained {
+    /// It is closing: linger or close, for this reason.
+    Finish(CloseReason),
+    /// It was paused and reads again: serve it next turn (the bytes it sent meanwhile
+    /// wait in the socket, and no new event will announce them).
+    Resumed,
+    /// Nothing changes.
+    Nothing,
 }
 
 /// One client handle.
 pub(crate) struct Client<D, S> {
     pub(crate) info: ClientInfo,
     pub(crate) stream: Stream,
-    pub(crate) buffers: Option<Box<Buffers<D>>>,
+    /// Bytes kept between turns; `None` while it holds none (most idle clients).
+    buffers: Option<Box<Buffers<D>>>,
     /// The service's per-client state.
     pub(crate) state: S,
-    pub(crate) phase: Phase,
+    phase: Phase,
     /// Whether `WRITABLE` is part of the registered interest (only while output waits).
-    pub(crate) writable_interest: bool,
+    writable_interest: bool,
     /// The peer shut down its write side: no more requests will come.
-    pub(crate) read_eof: bool,
-    /// Reading stopped before `WouldBlock` (fairness budget): the next loop turn reads
-    /// again without waiting for an event.
-    pub(crate) read_pending: bool,
+    read_eof: bool,
+    /// Reading stopped before `WouldBlock` (fairness budget, or just resumed): the next
+    /// loop turn reads again without waiting for an event.
+    read_pending: bool,
     /// Reading is paused until the client reads enough of its responses (backpressure).
-    pub(crate) paused: bool,
+    paused: bool,
     /// Neighbours in the table's least-recently-active list (slab keys, which never
     /// exceed the number of open descriptors), for idle sweeps.
     pub(crate) idle_prev: u32,
@@ -95,20 +135,287 @@ impl<D, S: Default> Client<D, S> {
 }
 
 impl<D, S> Client<D, S> {
+    /// What the service gets back once the client is gone: its final info and state (the
+    /// socket is closed here).
+    pub(crate) fn into_parts(self) -> (ClientInfo, S) {
+        (self.info, self.state)
+    }
+
     /// Unparsed input bytes held.
     pub(crate) fn input_len(&self) -> usize {
-        self.buffers.as_ref().map_or(0, |b| b.input.len())
+        self.buffers.as_ref().map_or(0, |b| b.input_len())
     }
 
     /// Response bytes waiting to be written.
-    pub(crate) fn output_len(&self) -> usize {
-        self.buffers.as_ref().map_or(0, |b| b.pending_output())
+    #[inline]
+    pub(crate) fn owed(&self) -> usize {
+        self.buffers.as_ref().map_or(0, |b| b.owed())
     }
+
+    /// Whether it still takes requests (not closing, not lingering).
+    #[inline]
+    pub(crate) fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// The reason it is closing or lingering for, if it is.
+    pub(crate) fn closing_reason(&self) -> Option<CloseReason> {
+        match self.phase {
+            Phase::Open => None,
+            Phase::Closing(reason) | Phase::Lingering(reason) => Some(reason),
+        }
+    }
+
+    /// The reason it lingers for, if it does.
+    pub(crate) fn lingering_reason(&self) -> Option<CloseReason> {
+        match self.phase {
+            Phase::Lingering(reason) => Some(reason),
+            Phase::Open | Phase::Closing(_) => None,
+        }
+    }
+
+    /// What a readable event means for it now.
+    #[inline]
+    pub(crate) fn on_readable(&self) -> OnReadable {
+        match self.phase {
+            Phase::Open if !self.paused => OnReadable::Serve,
+            Phase::Open | Phase::Closing(_) => OnReadable::Wait,
+            Phase::Lingering(reason) => OnReadable::Discard(reason),
+        }
+    }
+
+    /// Whether reading stopped early in an earlier turn and it is to be served now.
+    pub(crate) fn is_read_pending(&self) -> bool {
+        self.read_pending && self.phase == Phase::Open && !self.paused
+    }
+
+    /// Reading stopped with bytes possibly left in the socket (fairness): the loop serves
+    /// it again next turn without waiting for an event.
+    pub(crate) fn set_read_pending(&mut self) {
+        self.read_pending = true;
+    }
+
+    /// Starts a turn of serving it: any pending read is being done, and it is active now.
+    #[inline]
+    pub(crate) fn begin_turn(&mut self, now: Instant) {
+        self.read_pending = false;
+        self.info.last_active = now;
+    }
+
+    /// Stops taking requests; the output owed is still written. Only an open client
+    /// changes: one already closing keeps its first reason.
+    pub(crate) fn begin_close(&mut self, reason: CloseReason) {
+        if self.phase == Phase::Open {
+            self.phase = Phase::Closing(reason);
+        }
+    }
+
+    /// Stops reading it while its responses pile up unread. Returns whether it was
+    /// reading until now.
+    pub(crate) fn pause(&mut self) -> bool {
+        !std::mem::replace(&mut self.paused, true)
+    }
+
+    /// Reads it again if it is paused and its owed output has fallen to `low_watermark`.
+    /// Returns whether it resumed: the loop then serves it next turn.
+    #[inline]
+    pub(crate) fn resume_below(&mut self, low_watermark: usize) -> bool {
+        if self.paused && self.phase == Phase::Open && self.owed() <= low_watermark {
+            self.paused = false;
+            self.read_pending = true;
+            return true;
+        }
+        false
+    }
+
+    /// The peer closed its write side: no request will complete any more.
+    pub(crate) fn on_eof(&mut self) -> OnEof {
+        self.read_eof = true;
+        let reason = self.closing_reason().unwrap_or(CloseReason::PeerClosed);
+        if self.owed() == 0 {
+            return OnEof::Close(reason);
+        }
+        // Half-close: write every response owed, then close.
+        self.phase = Phase::Closing(reason);
+        self.paused = false;
+        OnEof::Drain
+    }
+
+    /// Drops a request the peer closed in the middle of; returns how many bytes it held.
+    pub(crate) fn drop_partial_request(&mut self) -> usize {
+        self.buffers.as_deref_mut().map_or(0, Buffers::drop_input)
+    }
+
+    /// Everything owed is written: what now.
+    #[inline]
+    pub(crate) fn on_drained(&mut self) -> OnDrained {
+        if let Phase::Closing(reason) = self.phase {
+            OnDrained::Finish(reason)
+        } else if self.resume_below(0) {
+            OnDrained::Resumed
+        } else {
+            OnDrained::Nothing
+        }
+    }
+
+    /// The server is stopping: no more requests, write what is owed. Returns whether it
+    /// owes nothing, so that it can linger or close at once.
+    pub(crate) fn begin_shutdown(&mut self) -> bool {
+        if self.phase != Phase::Open {
+            // Closing clients finish as they were; lingering ones end by the shutdown
+            // deadline at the latest.
+            return false;
+        }
+        self.phase = Phase::Closing(CloseReason::Shutdown);
+        self.paused = false;
+        self.owed() == 0
+    }
+
+    /// Our side is done: shuts down writing, so the peer sees the end of our responses,
+    /// and lingers until it closes. Returns `false`, changing nothing, when closing at
+    /// once is safe: the peer already closed, or nothing is in flight either way.
+    pub(crate) fn begin_linger(&mut self, reason: CloseReason) -> bool {
+        if self.read_eof || nothing_in_flight(&self.stream) {
+            return false;
+        }
+        let _ = self.stream.shutdown(Shutdown::Write);
+        self.phase = Phase::Lingering(reason);
+        true
+    }
+
+    /// Whether a lingering client may be closed now without losing anything in flight.
+    pub(crate) fn linger_done(&self) -> bool {
+        nothing_in_flight(&self.stream)
+    }
+
+    /// Brings the registered interest in line with what it needs: `READABLE` always,
+    /// `WRITABLE` only while output is owed (so a drained socket does not wake the loop).
+    ///
+    /// # Errors
+    /// If `reregister` fails; the client cannot be served then.
+    #[inline]
+    pub(crate) fn sync_interest(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        let want_writable = self.owed() > 0;
+        if self.writable_interest != want_writable {
+            let interest = if want_writable {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            registry.reregister(&mut self.stream, token, interest)?;
+            self.writable_interest = want_writable;
+        }
+        Ok(())
+    }
+
+    /// Reads once into `input`; counts the bytes.
+    ///
+    /// # Errors
+    /// As `read(2)`, `WouldBlock` included.
+    #[inline]
+    pub(crate) fn read_into(&mut self, input: &mut Input<D>) -> io::Result<usize> {
+        let n = self.stream.read(input.spare())?;
+        input.buf.filled(n);
+        self.info.bytes_in += n as u64;
+        Ok(n)
+    }
+
+    /// Reads once and drops the bytes (a lingering client's input); counts them.
+    ///
+    /// # Errors
+    /// As `read(2)`, `WouldBlock` included.
+    pub(crate) fn read_and_drop(&mut self, scratch: &mut Scratch) -> io::Result<usize> {
+        let n = self.stream.read(scratch.read.spare(buffers::READ_CHUNK))?;
+        self.info.bytes_in += n as u64;
+        Ok(n)
+    }
+
+    /// Writes what `output` still owes until the socket would block; counts the bytes and
+    /// returns how many were written.
+    ///
+    /// # Errors
+    /// A failed write (reset, broken pipe); what was written before it is counted.
+    #[inline]
+    pub(crate) fn write_from(&mut self, output: &mut Output, now: Instant) -> io::Result<usize> {
+        let before = output.written;
+        let result = write_nonblocking(&mut self.stream, output);
+        let sent = output.written - before;
+        if sent > 0 {
+            self.info.bytes_out += sent as u64;
+            self.info.last_active = now;
+        }
+        result.map(|()| sent)
+    }
+}
+
+impl<D: Default, S> Client<D, S> {
+    /// Lends it the input buffer to decode from, for one turn.
+    #[inline]
+    pub(crate) fn lend_input(&mut self, scratch: &mut Scratch) -> Input<D> {
+        buffers::lend_input(self.buffers.as_deref_mut(), scratch)
+    }
+
+    /// Takes the input buffer back after a turn.
+    #[inline]
+    pub(crate) fn return_input(&mut self, input: Input<D>, scratch: &mut Scratch) {
+        buffers::return_input(&mut self.buffers, input, scratch);
+    }
+
+    /// Lends it the output buffer to encode responses into, for one turn.
+    #[inline]
+    pub(crate) fn lend_output(&mut self, scratch: &mut Scratch) -> Output {
+        buffers::lend_output(self.buffers.as_deref_mut(), scratch)
+    }
+
+    /// Takes the output buffer back, what is still owed kept for later.
+    #[inline]
+    pub(crate) fn return_output(&mut self, output: Output, scratch: &mut Scratch) {
+        buffers::return_output(&mut self.buffers, output, scratch);
+    }
+
+    /// Where a response to it goes while another client is being served: after
+    /// everything it is already owed.
+    pub(crate) fn queued_output(&mut self) -> &mut Vec<u8> {
+        self.buffers
+            .get_or_insert_with(Default::default)
+            .output_mut()
+    }
+}
+
+/// Writes `output`'s unwritten bytes until all are written or the socket would block.
+fn write_nonblocking(stream: &mut Stream, output: &mut Output) -> io::Result<()> {
+    while output.owed() > 0 {
+        match stream.write(output.unwritten()) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => output.written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Whether the socket has neither unread input nor unacknowledged output, so closing it
+/// now cannot reset the connection or lose data on its way to the peer.
+fn nothing_in_flight(stream: &Stream) -> bool {
+    let fd = stream.as_raw_fd();
+    let mut unread: libc::c_int = 0;
+    let mut unsent: libc::c_int = 0;
+    // SAFETY: `fd` is an open socket; both ioctls write one c_int.
+    let ok = unsafe {
+        libc::ioctl(fd, libc::FIONREAD, &mut unread) == 0
+            && libc::ioctl(fd, libc::TIOCOUTQ, &mut unsent) == 0
+    };
+    ok && unread == 0 && unsent == 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listener::{ListenAddr, ListenerInfo};
+    use crate::stream::Peer;
+    use std::sync::Arc;
 
     /// Every connected client costs this much in the table, idle or not: keep it small
     /// (the target is under 256 bytes of RSS per idle connection, all included).
@@ -119,5 +426,75 @@ mod tests {
         >();
         eprintln!("client handle: {size} bytes");
         assert!(size <= 176, "client handle grew to {size} bytes");
+    }
+
+    fn client() -> (Client<(), ()>, std::os::unix::net::UnixStream) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let listener = Arc::new(ListenerInfo {
+            addr: ListenAddr::unix("/t.sock"),
+        });
+        let info = ClientInfo::new(ClientId(1), listener, Peer::Unix(None), Instant::now());
+        let stream = Stream::Unix(mio::net::UnixStream::from_std(a));
+        (Client::new(info, stream), b)
+    }
+
+    fn owe(client: &mut Client<(), ()>, bytes: &[u8]) {
+        client.queued_output().extend_from_slice(bytes);
+    }
+
+    #[test]
+    fn pause_and_resume_follow_the_watermarks() {
+        let (mut c, _peer) = client();
+        assert_eq!(c.on_readable(), OnReadable::Serve);
+        assert!(c.pause());
+        assert!(!c.pause(), "pausing twice is one pause");
+        assert_eq!(c.on_readable(), OnReadable::Wait);
+        owe(&mut c, b"0123456789");
+        assert!(!c.resume_below(5), "still above the low watermark");
+        assert!(c.resume_below(10));
+        assert!(c.is_read_pending(), "a resumed client is served next turn");
+        assert_eq!(c.on_readable(), OnReadable::Serve);
+    }
+
+    #[test]
+    fn closing_keeps_its_first_reason_and_takes_no_requests() {
+        let (mut c, _peer) = client();
+        c.begin_close(CloseReason::Quit);
+        c.begin_close(CloseReason::Killed);
+        assert_eq!(c.closing_reason(), Some(CloseReason::Quit));
+        assert_eq!(c.on_readable(), OnReadable::Wait);
+        assert!(!c.begin_shutdown(), "a closing client finishes as it was");
+        assert_eq!(c.on_drained(), OnDrained::Finish(CloseReason::Quit));
+    }
+
+    #[test]
+    fn end_of_stream_closes_now_or_after_the_owed_output() {
+        let (mut c, _peer) = client();
+        assert_eq!(c.on_eof(), OnEof::Close(CloseReason::PeerClosed));
+
+        let (mut c, _peer) = client();
+        owe(&mut c, b"+OK\r\n");
+        c.pause();
+        assert_eq!(c.on_eof(), OnEof::Drain);
+        assert_eq!(c.closing_reason(), Some(CloseReason::PeerClosed));
+        assert!(
+            !c.begin_linger(CloseReason::PeerClosed),
+            "the peer already closed"
+        );
+    }
+
+    #[test]
+    fn lingers_only_while_something_is_in_flight() {
+        let (mut c, peer) = client();
+        assert!(
+            !c.begin_linger(CloseReason::Quit),
+            "nothing in flight: close at once"
+        );
+        (&peer).write_all(b"unread").unwrap();
+        assert!(c.begin_linger(CloseReason::Quit));
+        assert_eq!(c.lingering_reason(), Some(CloseReason::Quit));
+        assert_eq!(c.on_readable(), OnReadable::Discard(CloseReason::Quit));
+        assert!(!c.linger_done(), "our peer's bytes are still unread");
     }
 }

@@ -1,23 +1,97 @@
 //! Accepting: a master socket's connection requests become client handles.
+//!
+//! A readable master socket is accepted from until `WouldBlock`, at most
+//! [`ACCEPTS_PER_EVENT`] connections per turn (the rest next turn, so a connection storm
+//! cannot starve connected clients). Each connection is checked against the client limit
+//! before anything is allocated for it, takes a slot in the table and is registered under
+//! that slot's key, then the service greets it (`on_connect`). When `accept` fails for
+//! lack of descriptors the listener pauses and retries after [`ACCEPT_RETRY`], or as soon
+//! as a client closes: never in a busy loop.
 
 use std::io::{self, Write};
-use std::mem;
 use std::net::Shutdown;
 use std::os::unix::io::AsRawFd;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use log::{debug, error, warn};
-use mio::{Interest, Token};
+use log::{debug, info, warn};
+use mio::{Interest, Poll, Token};
 
-use super::*;
-use crate::client::{Client, ClientInfo, CloseReason};
+use super::{EventLoop, FIRST_LISTENER, LOG_TARGET};
+use crate::client::{Client, ClientInfo};
 use crate::codec::Codec;
-use crate::service::{Context, Service};
+use crate::config::Config;
+use crate::error::Error;
+use crate::listener::{BindOptions, Listener, ListenerInfo};
+use crate::service::Service;
 use crate::stream::{Peer, Stream};
 
+/// Connections one listener may accept per turn (as Redis's `MAX_ACCEPTS_PER_CALL`).
+pub(crate) const ACCEPTS_PER_EVENT: usize = 256;
+/// Pause before retrying `accept` after it failed for lack of file descriptors.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// Least time between two "client limit reached" warnings.
+const WARN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A master socket and its accept state.
+pub(super) struct ListenerSlot {
+    /// `None` once closed at shutdown.
+    listener: Option<Listener>,
+    /// The accept budget ran out with connections possibly still queued.
+    pub(super) pending: bool,
+    /// `accept` failed for lack of descriptors; retry at this time (or when one frees).
+    pub(super) retry_at: Option<Instant>,
+}
+
+impl ListenerSlot {
+    /// The listener's address and kind, while it is open.
+    pub(super) fn info(&self) -> Option<Arc<ListenerInfo>> {
+        self.listener.as_ref().map(|l| Arc::clone(l.info()))
+    }
+
+    /// Closes the master socket (at shutdown); a Unix socket's file is removed.
+    pub(super) fn close(&mut self, poll: &Poll) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = poll.registry().deregister(&mut listener);
+            info!(target: LOG_TARGET, "closed listener {}", listener.info().addr);
+        }
+        self.pending = false;
+        self.retry_at = None;
+    }
+
+    /// A descriptor was freed: if accepting had paused for lack of them, try again now.
+    pub(super) fn descriptor_freed(&mut self) {
+        if self.retry_at.is_some() {
+            self.pending = true;
+        }
+    }
+}
+
+/// Binds every master socket in `config.listen` and registers listener `i` under token
+/// `FIRST_LISTENER - i`.
+pub(super) fn bind_listeners(poll: &Poll, config: &Config) -> Result<Vec<ListenerSlot>, Error> {
+    let options = BindOptions {
+        unix_mode: config.unix_mode,
+        backlog: config.backlog,
+    };
+    let mut listeners = Vec::with_capacity(config.listen.len());
+    for (i, addr) in config.listen.iter().enumerate() {
+        let mut listener = Listener::bind(addr, options)?;
+        poll.registry()
+            .register(&mut listener, Token(FIRST_LISTENER - i), Interest::READABLE)
+            .map_err(|e| Error::bind(addr, e))?;
+        info!("listening on {}", listener.info().addr);
+        listeners.push(ListenerSlot {
+            listener: Some(listener),
+            pending: false,
+            retry_at: None,
+        });
+    }
+    Ok(listeners)
+}
+
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
+    /// Accepts what listener `index` has queued, up to this turn's budget.
     pub(super) fn accept(&mut self, index: usize, now: Instant) {
         for _ in 0..ACCEPTS_PER_EVENT {
             let Some(slot) = self.listeners.get_mut(index) else {
@@ -35,8 +109,9 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                             listener.info().addr
                         );
                     }
+                    let listener_info = Arc::clone(listener.info());
                     self.stats.total_connections_received += 1;
-                    self.admit(index, stream, peer, now);
+                    self.admit(listener_info, stream, peer, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     slot.pending = false;
@@ -77,8 +152,21 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
     }
 
+    /// Accepts where the last turn's budget ran out, or where a retry after descriptor
+    /// exhaustion is due.
+    pub(super) fn accept_deferred(&mut self, now: Instant) {
+        for index in 0..self.listeners.len() {
+            let due = self.listeners.get(index).is_some_and(|slot| {
+                slot.listener.is_some() && (slot.pending || slot.retry_at.is_some_and(|t| t <= now))
+            });
+            if due {
+                self.accept(index, now);
+            }
+        }
+    }
+
     /// Puts an accepted connection in the table, or refuses it past the client limit.
-    pub(super) fn admit(&mut self, index: usize, mut stream: Stream, peer: Peer, now: Instant) {
+    fn admit(&mut self, listener: Arc<ListenerInfo>, mut stream: Stream, peer: Peer, now: Instant) {
         if self.clients.len() >= self.info.max_clients {
             self.stats.rejected_connections += 1;
             if self
@@ -98,19 +186,12 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             let _ = stream.shutdown(Shutdown::Write);
             return;
         }
-        let Some(listener) = self
-            .listeners
-            .get(index)
-            .and_then(|slot| slot.listener.as_ref())
-        else {
-            return;
-        };
-        let listener_info = Arc::clone(listener.info());
         let fd = stream.as_raw_fd();
         let registry = self.poll.registry();
+        let shown = Arc::clone(&listener);
         let inserted = self.clients.insert_with(|key, id| {
             registry.register(&mut stream, Token(key), Interest::READABLE)?;
-            let info = ClientInfo::new(id, listener_info, peer, now);
+            let info = ClientInfo::new(id, listener, peer, now);
             Ok::<_, io::Error>(Client::new(info, stream))
         });
         match inserted {
@@ -118,42 +199,14 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 debug!(
                     target: LOG_TARGET,
                     "client connected client={id} kind={} peer={peer} laddr={} fd={fd}",
-                    listener.info().kind(),
-                    listener.info().addr
+                    shown.kind(),
+                    shown.addr
                 );
-                self.on_connect(key, now);
+                self.greet(key, now);
             }
             Err(e) => {
                 warn!(target: LOG_TARGET, "registering a new client failed peer={peer} error={e}")
             }
         }
-    }
-
-    pub(super) fn on_connect(&mut self, key: usize, now: Instant) {
-        let mut out = mem::take(&mut self.write_buf);
-        let mut ctx = Context {
-            table: &mut self.clients,
-            key,
-            out: &mut out,
-            effects: &mut self.effects,
-            server: &self.info,
-            stats: &self.stats,
-            now,
-        };
-        let service = &mut self.service;
-        if panic::catch_unwind(AssertUnwindSafe(|| service.on_connect(&mut ctx))).is_err() {
-            error!(
-                target: LOG_TARGET,
-                "service panicked in on_connect client={}",
-                self.client_id(key)
-            );
-            out.clear();
-            self.effects.close_current = Some(CloseReason::ServicePanic);
-        }
-        if let Some(reason) = self.effects.close_current.take() {
-            self.set_closing(key, reason);
-        }
-        self.finish_output(key, out, false, 0, now);
-        self.apply_effects(now);
     }
 }

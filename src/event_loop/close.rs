@@ -1,18 +1,30 @@
 //! Closing: end of stream, lingering, closing, idle timeout and shutdown.
+//!
+//! A client closes in steps its handle keeps track of (see [`crate::client`]): once it
+//! may send no more requests it is `Closing` and its owed output is still written; once
+//! that is written our side shuts down writing and it *lingers*, its input read and
+//! dropped, until the peer closes, nothing is in flight, or [`LINGER`] passes, so that
+//! closing never resets a connection whose last responses the peer has not read yet.
+//! Then [`close_now`](EventLoop::close_now) removes it from the table, closes the
+//! socket, counts the reason and tells the service. The idle sweep and shutdown start
+//! the same steps for many clients at once.
 
-use std::io::{self, Read};
-use std::net::Shutdown;
-use std::os::unix::io::AsRawFd;
+use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use log::{debug, error};
+use log::{debug, error, info};
 
-use super::*;
-use crate::client::{Client, ClientId, CloseReason, Phase};
+use super::serve::READS_PER_EVENT;
+use super::{EventLoop, LOG_TARGET, later};
+use crate::client::{ClientId, CloseReason, OnEof};
 use crate::codec::Codec;
 use crate::service::Service;
-use crate::stream::Stream;
+
+/// Longest wait for a closing client's peer to close after our side shut down.
+const LINGER: Duration = Duration::from_secs(1);
+/// How often a lingering client is checked for data still in flight.
+const LINGER_CHECK: Duration = Duration::from_millis(10);
 
 /// A lingering client, looked at again at `check_at`, closed at `deadline` at the latest.
 #[derive(Debug, Clone, Copy)]
@@ -25,40 +37,22 @@ pub(super) struct Linger {
 }
 
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
+    /// The peer shut down its write side: close now, or once the output owed is written.
     pub(super) fn on_eof(&mut self, key: usize) {
         let Some(client) = self.clients.get_mut(key) else {
             return;
         };
-        client.read_eof = true;
-        if let Some(b) = client.buffers.as_deref_mut()
-            && !b.input.is_empty()
-        {
+        let dropped = client.drop_partial_request();
+        if dropped > 0 {
             debug!(
                 target: LOG_TARGET,
-                "peer closed inside a request, dropping bytes={} client={}",
-                b.input.len(),
+                "peer closed inside a request, dropping bytes={dropped} client={}",
                 client.info.id
             );
-            b.input.clear();
         }
-        let reason = match client.phase {
-            Phase::Closing(reason) | Phase::Lingering(reason) => reason,
-            Phase::Open => CloseReason::PeerClosed,
-        };
-        if client.output_len() == 0 {
-            self.close_now(key, reason);
-        } else {
-            // Half-close: write every response owed, then close.
-            client.phase = Phase::Closing(reason);
-            client.paused = false;
-        }
-    }
-
-    pub(super) fn set_closing(&mut self, key: usize, reason: CloseReason) {
-        if let Some(client) = self.clients.get_mut(key)
-            && client.phase == Phase::Open
-        {
-            client.phase = Phase::Closing(reason);
+        match client.on_eof() {
+            OnEof::Close(reason) => self.close_now(key, reason),
+            OnEof::Drain => {}
         }
     }
 
@@ -69,16 +63,14 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let Some(client) = self.clients.get_mut(key) else {
             return;
         };
-        if client.read_eof || nothing_in_flight(&client.stream) {
+        if !client.begin_linger(reason) {
             self.close_now(key, reason);
             return;
         }
-        let _ = client.stream.shutdown(Shutdown::Write);
         let mut deadline = now + LINGER;
         if let Some(stop) = self.shutdown_deadline {
             deadline = deadline.min(stop);
         }
-        client.phase = Phase::Lingering(reason);
         self.lingering.push_back(Linger {
             check_at: now + LINGER_CHECK,
             deadline,
@@ -94,13 +86,9 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             let Some(client) = self.clients.get_mut(key) else {
                 return;
             };
-            let spare = self.read_buf.spare(READ_CHUNK);
-            match client.stream.read(spare) {
+            match client.read_and_drop(&mut self.scratch) {
                 Ok(0) => break,
-                Ok(n) => {
-                    client.info.bytes_in += n as u64;
-                    self.stats.total_net_input_bytes += n as u64;
-                }
+                Ok(n) => self.stats.total_net_input_bytes += n as u64,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
@@ -110,7 +98,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         self.close_now(key, reason);
     }
 
-    /// Removes a client from the table and closes its socket.
+    /// Removes a client from the table, closes its socket, and tells the service.
     pub(super) fn close_now(&mut self, key: usize, reason: CloseReason) {
         let Some(mut client) = self.clients.remove(key) else {
             return;
@@ -122,13 +110,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             "client closed client={} reason={reason} cmds={} in={} out={}",
             client.info.id, client.info.requests, client.info.bytes_in, client.info.bytes_out
         );
-        let Client {
-            info,
-            stream,
-            state,
-            ..
-        } = client;
-        drop(stream);
+        let (info, state) = client.into_parts();
         let service = &mut self.service;
         if panic::catch_unwind(AssertUnwindSafe(|| {
             service.on_disconnect(&info, state, reason);
@@ -139,16 +121,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
         // A descriptor was freed: a listener out of descriptors may accept again.
         for slot in &mut self.listeners {
-            if slot.retry_at.is_some() {
-                slot.pending = true;
-            }
+            slot.descriptor_freed();
         }
-    }
-
-    pub(super) fn client_id(&self, key: usize) -> ClientId {
-        self.clients
-            .get(key)
-            .map_or(ClientId(0), |client| client.info.id)
     }
 
     /// Lingering clients close once nothing is in flight (our last bytes acknowledged,
@@ -166,8 +140,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             if client.info.id != linger.id {
                 continue;
             }
-            if let Phase::Lingering(reason) = client.phase {
-                if now >= linger.deadline || nothing_in_flight(&client.stream) {
+            if let Some(reason) = client.lingering_reason() {
+                if now >= linger.deadline || client.linger_done() {
                     self.close_now(linger.key, reason);
                 } else {
                     self.lingering.push_back(Linger {
@@ -203,42 +177,16 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             self.info.config.shutdown_timeout.as_millis()
         );
         for slot in &mut self.listeners {
-            if let Some(mut listener) = slot.listener.take() {
-                let _ = self.poll.registry().deregister(&mut listener);
-                info!(target: LOG_TARGET, "closed listener {}", listener.info().addr);
-            }
-            slot.pending = false;
-            slot.retry_at = None;
+            slot.close(&self.poll);
         }
         for key in self.clients.keys() {
-            let Some(client) = self.clients.get_mut(key) else {
-                continue;
-            };
-            match client.phase {
-                Phase::Open => {
-                    client.phase = Phase::Closing(CloseReason::Shutdown);
-                    client.paused = false;
-                    if client.output_len() == 0 {
-                        self.linger_or_close(key, CloseReason::Shutdown, now);
-                    }
-                }
-                // Lingering clients are closed at the shutdown deadline at the latest.
-                Phase::Closing(_) | Phase::Lingering(_) => {}
+            if self
+                .clients
+                .get_mut(key)
+                .is_some_and(|client| client.begin_shutdown())
+            {
+                self.linger_or_close(key, CloseReason::Shutdown, now);
             }
         }
     }
-}
-
-/// Whether the socket has neither unread input nor unacknowledged output, so closing it
-/// now cannot reset the connection or lose data on its way to the peer.
-pub(super) fn nothing_in_flight(stream: &Stream) -> bool {
-    let fd = stream.as_raw_fd();
-    let mut unread: libc::c_int = 0;
-    let mut unsent: libc::c_int = 0;
-    // SAFETY: `fd` is an open socket; both ioctls write one c_int.
-    let ok = unsafe {
-        libc::ioctl(fd, libc::FIONREAD, &mut unread) == 0
-            && libc::ioctl(fd, libc::TIOCOUTQ, &mut unsent) == 0
-    };
-    ok && unread == 0 && unsent == 0
 }

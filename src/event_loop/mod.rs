@@ -1,19 +1,21 @@
 //! The loop: one thread, one `mio::Poll`, every master socket and client handle on it.
 //!
-//! Each turn waits for readiness, then:
-//! - a master socket's token: accept until `WouldBlock` (at most [`ACCEPTS_PER_EVENT`],
-//!   the rest next turn), create a handle per connection, register it;
-//! - a client's token: write what it is owed if writable; if readable, read (until
-//!   `WouldBlock`, a short read, or [`READS_PER_EVENT`] reads), decode every complete
-//!   request, hand each to the service, and write the responses in order;
-//! - the waker or a signal: begin a graceful stop.
+//! This file holds the loop itself: waiting for readiness, routing each event to its
+//! room, and the work deferred to the end of each turn. The rooms, one phase each:
 //!
-//! `WRITABLE` interest is registered only while a client has output waiting. A client's
-//! bytes are read into one shared buffer and answered from one shared output buffer; a
-//! handle gets buffers of its own only when a request is split across reads or the
-//! socket does not take all its responses at once. Deferred work runs at the end of each
-//! turn: clients that still have input, accepts that hit their budget, idle and linger
-//! deadlines. Nothing a client does can end the loop.
+//! - [`accept`]: a master socket's connection requests become client handles;
+//! - [`serve`]: a client's bytes are read, decoded, and handed to the service;
+//! - [`output`]: what a client is owed is written, its `WRITABLE` interest kept in step;
+//! - [`close`]: end of stream, lingering, closing, idle timeout and shutdown.
+//!
+//! A turn: wait (at most until the nearest deadline), then for each event: a master
+//! socket's token accepts; a client's token writes what it is owed if writable and
+//! serves it if readable; the waker or a signal begins a graceful stop. Then the deferred
+//! work: what services asked for (close another client, write to another client, stop),
+//! clients whose turn ended at a budget with input left, accepts left over, lingering
+//! clients and idle deadlines. The client handle decides what an event means for it
+//! ([`Client`](crate::client::Client)'s transitions); the loop carries it out. Nothing a
+//! client does can end the loop.
 
 use std::collections::VecDeque;
 use std::io;
@@ -25,13 +27,12 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::buffer::InputBuf;
-use crate::client::{CloseReason, Phase};
+use crate::client::CloseReason;
+use crate::client::buffers::Scratch;
 use crate::client_table::ClientTable;
 use crate::codec::Codec;
 use crate::config::{Config, ServerInfo};
 use crate::error::Error;
-use crate::listener::{BindOptions, Listener};
 use crate::service::{Effects, Service};
 use crate::stats::Stats;
 
@@ -40,6 +41,7 @@ mod close;
 mod output;
 mod serve;
 
+use accept::ListenerSlot;
 use close::Linger;
 
 /// Every room of the loop logs under this one target, so `RUST_LOG=muxd::event_loop=debug`
@@ -52,38 +54,6 @@ const SIGNALS: Token = Token(usize::MAX - 1);
 /// range, so slab keys are tokens as they are.
 const FIRST_LISTENER: usize = usize::MAX - 2;
 
-/// Size of the shared read buffer, and of one read.
-const READ_CHUNK: usize = 64 * 1024;
-/// Free space guaranteed before reading into a client's own input buffer.
-const MIN_CLIENT_READ: usize = 16 * 1024;
-/// Reads one client may do per turn before others get theirs (fairness).
-pub(crate) const READS_PER_EVENT: usize = 16;
-/// Requests one client may have handled per turn before others get theirs (fairness: a
-/// megabyte of small, costly requests must not hold everyone else up).
-pub(crate) const REQUESTS_PER_TURN: usize = 1024;
-/// Connections one listener may accept per turn (as Redis's `MAX_ACCEPTS_PER_CALL`).
-pub(crate) const ACCEPTS_PER_EVENT: usize = 256;
-/// A client's buffers larger than this are given back once empty.
-const KEEP_BUFFER: usize = 64 * 1024;
-/// Longest wait for a closing client's peer to close after our side shut down.
-const LINGER: Duration = Duration::from_secs(1);
-/// How often a lingering client is checked for data still in flight.
-const LINGER_CHECK: Duration = Duration::from_millis(10);
-/// Pause before retrying `accept` after it failed for lack of file descriptors.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-/// Least time between two "client limit reached" warnings.
-const WARN_INTERVAL: Duration = Duration::from_secs(1);
-
-/// A master socket and its accept state.
-struct ListenerSlot {
-    /// `None` once closed at shutdown.
-    listener: Option<Listener>,
-    /// The accept budget ran out with connections possibly still queued.
-    pending: bool,
-    /// `accept` failed for lack of descriptors; retry at this time (or when one frees).
-    retry_at: Option<Instant>,
-}
-
 pub(crate) struct EventLoop<C: Codec, S: Service<C>> {
     poll: Poll,
     listeners: Vec<ListenerSlot>,
@@ -94,11 +64,9 @@ pub(crate) struct EventLoop<C: Codec, S: Service<C>> {
     stats: Stats,
     /// What the service asked for while handling the current request.
     effects: Effects,
-    /// Where clients without a partial request are read into.
-    read_buf: InputBuf,
-    /// Where responses go when the client has nothing waiting to be written.
-    write_buf: Vec<u8>,
-    /// Clients whose reading stopped at the budget, to read again next turn.
+    /// The shared buffers lent to the client being served.
+    scratch: Scratch,
+    /// Clients whose turn ended with input possibly left, to serve again next turn.
     ready: Vec<usize>,
     /// Clients lingering after our side shut down, by when to look at them again.
     lingering: VecDeque<Linger>,
@@ -112,6 +80,8 @@ pub(crate) struct EventLoop<C: Codec, S: Service<C>> {
 }
 
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
+    /// Creates the poller, binds every master socket in `config.listen` and, if asked,
+    /// installs the signal handlers; returns the loop and the waker that stops it.
     pub(crate) fn new(
         config: Config,
         codec: C,
@@ -122,23 +92,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let waker = Arc::new(
             Waker::new(poll.registry(), WAKER).map_err(|e| Error::poll("creating the waker", e))?,
         );
-        let options = BindOptions {
-            unix_mode: config.unix_mode,
-            backlog: config.backlog,
-        };
-        let mut listeners = Vec::with_capacity(config.listen.len());
-        for (i, addr) in config.listen.iter().enumerate() {
-            let mut listener = Listener::bind(addr, options)?;
-            poll.registry()
-                .register(&mut listener, Token(FIRST_LISTENER - i), Interest::READABLE)
-                .map_err(|e| Error::bind(addr, e))?;
-            info!("listening on {}", listener.info().addr);
-            listeners.push(ListenerSlot {
-                listener: Some(listener),
-                pending: false,
-                retry_at: None,
-            });
-        }
+        let listeners = accept::bind_listeners(&poll, &config)?;
         let signals = if config.stop_on_signals {
             let mut signals = signal_hook_mio::v1_0::Signals::new([libc::SIGINT, libc::SIGTERM])
                 .map_err(|e| Error::poll("installing signal handlers", e))?;
@@ -152,10 +106,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let max_clients = config.effective_max_clients();
         let info = ServerInfo {
             started: Instant::now(),
-            listeners: listeners
-                .iter()
-                .filter_map(|l| l.listener.as_ref().map(|l| Arc::clone(l.info())))
-                .collect(),
+            listeners: listeners.iter().filter_map(ListenerSlot::info).collect(),
             config,
             max_clients,
         };
@@ -168,8 +119,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             info,
             stats: Stats::default(),
             effects: Effects::default(),
-            read_buf: InputBuf::with_capacity(READ_CHUNK),
-            write_buf: Vec::with_capacity(READ_CHUNK),
+            scratch: Scratch::new(),
             ready: Vec::new(),
             lingering: VecDeque::new(),
             stop,
@@ -296,9 +246,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
     }
 
-    // ----- deferred work ------------------------------------------------------------------
-
-    /// Carries out what the service asked for while handling requests.
+    /// Carries out what the service asked for while handling requests: close other
+    /// clients, write what other clients were sent, stop.
     fn apply_effects(&mut self, now: Instant) {
         if !self.effects.kill.is_empty() {
             let mut kill = mem::take(&mut self.effects.kill);
@@ -330,11 +279,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         if !self.ready.is_empty() {
             let mut ready = mem::take(&mut self.ready);
             for &key in &ready {
-                let due = self
-                    .clients
-                    .get(key)
-                    .is_some_and(|c| c.read_pending && c.phase == Phase::Open && !c.paused);
-                if due {
+                if self.clients.get(key).is_some_and(|c| c.is_read_pending()) {
                     self.serve(key, false, now);
                 }
             }
@@ -343,14 +288,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 self.ready = ready;
             }
         }
-        for index in 0..self.listeners.len() {
-            let due = self.listeners.get(index).is_some_and(|slot| {
-                slot.listener.is_some() && (slot.pending || slot.retry_at.is_some_and(|t| t <= now))
-            });
-            if due {
-                self.accept(index, now);
-            }
-        }
+        self.accept_deferred(now);
         self.sweep_lingering(now);
         if let Some(timeout) = self.info.config.idle_timeout {
             self.close_idle(timeout, now);

@@ -1,74 +1,43 @@
-//! Output: writing what clients are owed, `WRITABLE` interest, watermarks.
+//! Output: what a client is owed is written, and what follows from that is carried out.
+//!
+//! Responses are written as soon as a turn ends, as far as the socket takes them; the
+//! rest stays with the client, which then asks for `WRITABLE` interest until it is all
+//! written (the handle keeps its interest in step: see `Client::sync_interest`). Written
+//! down to the low watermark, a paused client reads again; written out, a closing client
+//! lingers or closes.
 
-use std::io::{self, Write};
-use std::mem;
 use std::time::Instant;
 
 use log::{debug, warn};
-use mio::{Interest, Token};
+use mio::Token;
 
-use super::*;
-use crate::client::{CloseReason, Phase};
+use super::{EventLoop, LOG_TARGET};
+use crate::client::buffers::{self, Output};
+use crate::client::{CloseReason, OnDrained};
 use crate::codec::Codec;
 use crate::service::Service;
-use crate::stream::Stream;
 
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
-    /// Writes `out[written..]` now as far as the socket takes it and keeps the rest with
-    /// the client; updates its `WRITABLE` interest; completes a close once all is written.
-    pub(super) fn finish_output(
-        &mut self,
-        key: usize,
-        mut out: Vec<u8>,
-        own: bool,
-        written: usize,
-        now: Instant,
-    ) {
+    /// Writes `output` as far as the socket takes it and keeps the rest with the client;
+    /// keeps its `WRITABLE` interest in step; resumes a paused client or completes a close
+    /// as the output owed allows.
+    pub(super) fn write_output(&mut self, key: usize, mut output: Output, now: Instant) {
         let Some(client) = self.clients.get_mut(key) else {
-            if !own {
-                recycle_output(&mut self.write_buf, out);
-            }
+            buffers::discard_output(output, &mut self.scratch);
             return;
         };
-        let mut pos = written.min(out.len());
-        let result = if pos < out.len() {
-            write_nonblocking(&mut client.stream, &out, &mut pos)
-        } else {
-            Ok(())
+        let written = client.write_from(&mut output, now);
+        client.return_output(output, &mut self.scratch);
+        let id = client.info.id;
+        let sent = match written {
+            Ok(sent) => sent,
+            Err(e) => {
+                debug!(target: LOG_TARGET, "write failed client={id} error={e}");
+                self.close_now(key, CloseReason::Reset);
+                return;
+            }
         };
-        let sent = (pos - written.min(pos)) as u64;
-        if sent > 0 {
-            client.info.bytes_out += sent;
-            client.info.last_active = now;
-            self.stats.total_net_output_bytes += sent;
-        }
-        let remaining = out.len() - pos;
-        if remaining == 0 {
-            if own {
-                out.clear();
-                if out.capacity() > KEEP_BUFFER {
-                    out = Vec::new();
-                }
-                if let Some(buffers) = client.buffers.as_deref_mut() {
-                    buffers.output = out;
-                    buffers.written = 0;
-                }
-            } else {
-                recycle_output(&mut self.write_buf, out);
-            }
-        } else if own {
-            if let Some(buffers) = client.buffers.as_deref_mut() {
-                buffers.output = out;
-                buffers.written = pos;
-            }
-        } else {
-            let buffers = client.buffers.get_or_insert_with(Default::default);
-            buffers
-                .output
-                .extend_from_slice(out.get(pos..).unwrap_or_default());
-            buffers.written = 0;
-            recycle_output(&mut self.write_buf, out);
-        }
+        self.stats.total_net_output_bytes += sent as u64;
         if sent > 0 && self.info.config.idle_timeout.is_some() {
             // Written to is active too: keep the idle order in step with `last_active`.
             self.clients.touch(key);
@@ -76,107 +45,39 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let Some(client) = self.clients.get_mut(key) else {
             return;
         };
-
-        if let Err(e) = result {
-            debug!(target: LOG_TARGET, "write failed client={} error={e}", client.info.id);
+        if let Err(e) = client.sync_interest(self.poll.registry(), Token(key)) {
+            warn!(target: LOG_TARGET, "reregistering failed, closing client={id} error={e}");
             self.close_now(key, CloseReason::Reset);
             return;
         }
-        let want_writable = remaining > 0;
-        if client.writable_interest != want_writable {
-            let interest = if want_writable {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            if let Err(e) =
-                self.poll
-                    .registry()
-                    .reregister(&mut client.stream, Token(key), interest)
-            {
-                warn!(
-                    target: LOG_TARGET,
-                    "reregistering failed, closing client={} error={e}",
-                    client.info.id
-                );
-                self.close_now(key, CloseReason::Reset);
-                return;
+        let resumed = if client.owed() == 0 {
+            match client.on_drained() {
+                OnDrained::Finish(reason) => {
+                    self.linger_or_close(key, reason, now);
+                    return;
+                }
+                OnDrained::Resumed => true,
+                OnDrained::Nothing => false,
             }
-            client.writable_interest = want_writable;
-        }
-        if remaining == 0 {
-            self.output_drained(key, now);
-        } else if remaining <= self.info.config.output_low_watermark {
-            self.resume_if_paused(key);
+        } else {
+            client.resume_below(self.info.config.output_low_watermark)
+        };
+        if resumed {
+            debug!(target: LOG_TARGET, "output drained, resuming reads client={id}");
+            self.ready.push(key);
         }
     }
 
     /// Writes what a client is owed (on a writable event, or after another client sent it
     /// something).
     pub(super) fn flush(&mut self, key: usize, now: Instant) {
-        let Some(buffers) = self
-            .clients
-            .get_mut(key)
-            .and_then(|c| c.buffers.as_deref_mut())
-        else {
+        let Some(client) = self.clients.get_mut(key) else {
             return;
         };
-        if buffers.pending_output() == 0 {
+        if client.owed() == 0 {
             return;
         }
-        let out = mem::take(&mut buffers.output);
-        let written = mem::take(&mut buffers.written);
-        self.finish_output(key, out, true, written, now);
+        let output = client.lend_output(&mut self.scratch);
+        self.write_output(key, output, now);
     }
-
-    /// All owed output is written: finish a close, or let a paused client read again.
-    pub(super) fn output_drained(&mut self, key: usize, now: Instant) {
-        let Some(client) = self.clients.get(key) else {
-            return;
-        };
-        match client.phase {
-            Phase::Closing(reason) => self.linger_or_close(key, reason, now),
-            Phase::Open => self.resume_if_paused(key),
-            Phase::Lingering(..) => {}
-        }
-    }
-
-    pub(super) fn resume_if_paused(&mut self, key: usize) {
-        if let Some(client) = self.clients.get_mut(key)
-            && client.paused
-            && client.phase == Phase::Open
-        {
-            client.paused = false;
-            client.read_pending = true;
-            self.ready.push(key);
-            debug!(target: LOG_TARGET, "output drained, resuming reads client={}", client.info.id);
-        }
-    }
-}
-
-/// Returns the shared output buffer to its place, emptied (and shrunk after a huge reply).
-pub(super) fn recycle_output(shared: &mut Vec<u8>, mut out: Vec<u8>) {
-    out.clear();
-    if out.capacity() > 4 * READ_CHUNK {
-        out = Vec::with_capacity(READ_CHUNK);
-    }
-    *shared = out;
-}
-
-/// Writes `data[*pos..]` until all is written or the socket would block.
-pub(super) fn write_nonblocking(
-    stream: &mut Stream,
-    data: &[u8],
-    pos: &mut usize,
-) -> io::Result<()> {
-    while let Some(rest) = data.get(*pos..).filter(|r| !r.is_empty()) {
-        match stream.write(rest) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => *pos += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

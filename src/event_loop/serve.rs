@@ -1,21 +1,47 @@
-//! Serving: read a client's bytes, decode requests, hand each to the service.
+//! Serving: a client's bytes are read, decoded, and handed to the service, whose
+//! responses are written in request order.
+//!
+//! A client's turn borrows buffers for its whole length (its own if it holds a partial
+//! request or unwritten responses, else the loop's shared ones: see
+//! [`buffers`](crate::client::buffers)). First the requests already buffered are handled
+//! (a client resumed, or whose last turn ended at a budget), then the socket is read
+//! until `WouldBlock`, a short read, or [`READS_PER_EVENT`] reads, each read followed by
+//! every complete request in it. A turn ends early once [`REQUESTS_PER_TURN`] requests
+//! were handled, when the client's unwritten output passes the high watermark (it is
+//! paused), or when it begins to close. Then its output is written and the effects the
+//! service asked for are carried out.
 
-use std::io::{self, Read};
-use std::mem;
+use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use log::{debug, error, trace, warn};
 use mio::event::Event;
 
-use super::*;
-use crate::buffer::InputBuf;
-use crate::client::{CloseReason, Phase};
+use super::{EventLoop, LOG_TARGET};
+use crate::client::buffers::{self, Input, Output};
+use crate::client::{ClientId, CloseReason, OnReadable};
 use crate::codec::{Codec, Decoded};
 use crate::service::{Context, Service};
 
+/// Reads one client may do per turn before others get theirs (fairness).
+pub(crate) const READS_PER_EVENT: usize = 16;
+/// Requests one client may have handled per turn before others get theirs (fairness: a
+/// megabyte of small, costly requests must not hold everyone else up).
+pub(crate) const REQUESTS_PER_TURN: usize = 1024;
+
+/// One client's turn: the buffers lent to it and the requests it has had handled.
+struct Turn<D> {
+    key: usize,
+    input: Input<D>,
+    output: Output,
+    /// Requests handled so far this turn (the budget counts across reads).
+    handled: usize,
+    now: Instant,
+}
+
 /// What became of one decode attempt, once its borrows have ended.
-pub(super) enum Step<E> {
+enum Step<E> {
     /// A request was handed to the service.
     Handled {
         used: usize,
@@ -30,7 +56,7 @@ pub(super) enum Step<E> {
 
 /// Where handling a client's buffered requests left off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Progress {
+enum Progress {
     /// Every complete request was handled: read more.
     More,
     /// No more requests from this client for now (it is closing, or paused).
@@ -39,11 +65,11 @@ pub(super) enum Progress {
     Yield,
 }
 
-/// How a client's read loop ended.
-pub(super) enum ReadEnd {
+/// How a client's turn ended.
+enum TurnEnd {
     /// `WouldBlock`, or a short read: nothing more to read now.
     Drained,
-    /// The read budget ran out: more may be waiting.
+    /// A read or request budget ran out: more may be waiting.
     Budget,
     /// The peer shut down its write side.
     Eof,
@@ -54,6 +80,7 @@ pub(super) enum ReadEnd {
 }
 
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
+    /// Routes a client's readiness: write what it is owed, then read what it sent.
     pub(super) fn on_client_event(&mut self, key: usize, event: &Event, now: Instant) {
         let Some(client) = self.clients.get(key) else {
             // A token whose client closed earlier in this batch: a spurious event.
@@ -66,205 +93,170 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             event.is_readable(),
             event.is_writable()
         );
-        if (event.is_writable() || event.is_write_closed() || event.is_error())
-            && client.output_len() > 0
+        if client.owed() > 0 && (event.is_writable() || event.is_write_closed() || event.is_error())
         {
             self.flush(key, now);
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             // After a FIN (or an error) a short read does not mean the socket is drained:
             // the end of stream still has to be read.
-            let eof_pending = event.is_read_closed() || event.is_error();
-            self.on_readable(key, !eof_pending, now);
+            let short_read_drains = !(event.is_read_closed() || event.is_error());
+            // Asked after the flush: writing may have ended a close (now lingering) or
+            // the client itself.
+            match self.clients.get(key).map(|c| c.on_readable()) {
+                Some(OnReadable::Serve) => self.serve(key, short_read_drains, now),
+                // Paused: the bytes wait in the socket until its output drains.
+                // Closing: no more requests are handled.
+                Some(OnReadable::Wait) | None => {}
+                Some(OnReadable::Discard(reason)) => self.discard_input(key, reason),
+            }
         }
     }
 
+    /// A client's turn: handle what it sent, write the answers.
+    ///
     /// `short_read_drains`: whether a short read may be taken as "nothing more to read"
     /// (true only when an event just reported plain readability).
-    pub(super) fn on_readable(&mut self, key: usize, short_read_drains: bool, now: Instant) {
-        let Some(client) = self.clients.get(key) else {
-            return;
-        };
-        match client.phase {
-            Phase::Open if client.paused => {
-                // Backpressure: leave the bytes in the socket until output drains.
-            }
-            Phase::Open => self.serve(key, short_read_drains, now),
-            Phase::Closing(_) => {}
-            Phase::Lingering(reason) => self.discard_input(key, reason),
-        }
-    }
-
-    /// Reads a client's requests, has the service answer them, writes the answers.
     pub(super) fn serve(&mut self, key: usize, short_read_drains: bool, now: Instant) {
         let Some(client) = self.clients.get_mut(key) else {
             return;
         };
-        client.read_pending = false;
-        client.info.last_active = now;
+        client.begin_turn(now);
+        let mut turn = Turn {
+            key,
+            input: client.lend_input(&mut self.scratch),
+            output: client.lend_output(&mut self.scratch),
+            handled: 0,
+            now,
+        };
         if self.info.config.idle_timeout.is_some() {
             // Only the idle sweep reads the least-recently-active order; it must follow
             // every update of `last_active`.
             self.clients.touch(key);
         }
+        let end = self.read_and_handle(&mut turn, short_read_drains);
+        self.end_turn(turn, end);
+    }
 
-        let Some(client) = self.clients.get_mut(key) else {
-            return;
-        };
-        // The input: the client's own buffer when it holds the start of a request, else the
-        // shared one. The output likewise, by whether responses are already waiting.
-        let (mut input, mut decode, own_input) = match client.buffers.as_deref_mut() {
-            Some(b) if !b.input.is_empty() => {
-                (mem::take(&mut b.input), mem::take(&mut b.decode), true)
-            }
-            _ => (
-                mem::take(&mut self.read_buf),
-                C::DecodeState::default(),
-                false,
-            ),
-        };
-        let (mut out, written, own_output) = match client.buffers.as_deref_mut() {
-            Some(b) if b.pending_output() > 0 => {
-                (mem::take(&mut b.output), mem::take(&mut b.written), true)
-            }
-            _ => (mem::take(&mut self.write_buf), 0, false),
-        };
-
-        // Handle what is buffered (first: leftover of an earlier turn, from a resumed or
-        // yielded client), then read more, until the socket is drained, the read budget is
-        // spent, or the client may not send more now.
-        let mut end = ReadEnd::Drained;
-        let mut handled = 0;
+    /// Handles what is buffered (first: the leftover of an earlier turn), then reads
+    /// more and handles that, until the socket is drained, the read budget is spent, or
+    /// the client may not send more now.
+    fn read_and_handle(&mut self, turn: &mut Turn<C::DecodeState>, short: bool) -> TurnEnd {
         let mut reads = 0;
-        let mut last_read = false;
-        let mut progress;
+        let mut last_read = None;
         loop {
-            progress = self.process(
-                key,
-                &mut input,
-                &mut decode,
-                &mut out,
-                written,
-                &mut handled,
-                now,
-            );
-            if progress != Progress::More || last_read {
-                break;
+            match self.handle_requests(turn) {
+                Progress::More => {}
+                Progress::Stop => return TurnEnd::Stopped,
+                Progress::Yield => return TurnEnd::Budget,
             }
-            let Some(client) = self.clients.get_mut(key) else {
-                break;
+            if let Some(end) = last_read {
+                return end;
+            }
+            let Some(client) = self.clients.get_mut(turn.key) else {
+                return TurnEnd::Stopped;
             };
-            let spare = input.spare(if own_input {
-                MIN_CLIENT_READ
-            } else {
-                READ_CHUNK
-            });
-            let room = spare.len();
-            match client.stream.read(spare) {
-                Ok(0) => {
-                    end = ReadEnd::Eof;
-                    break;
-                }
+            match client.read_into(&mut turn.input) {
+                Ok(0) => return TurnEnd::Eof,
                 Ok(n) => {
-                    input.filled(n);
-                    client.info.bytes_in += n as u64;
                     self.stats.total_net_input_bytes += n as u64;
                     reads += 1;
-                    if n < room && short_read_drains {
+                    if short && turn.input.was_short_read(n) {
                         // A short read empties the socket; edge-triggered polling reports
                         // the next bytes (or end of stream) that arrive. This saves the
                         // extra `read` that would only return `WouldBlock`.
-                        last_read = true;
+                        last_read = Some(TurnEnd::Drained);
                     } else if reads >= READS_PER_EVENT {
-                        end = ReadEnd::Budget;
-                        last_read = true;
+                        last_read = Some(TurnEnd::Budget);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return TurnEnd::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    end = ReadEnd::Failed(e);
-                    break;
-                }
+                Err(e) => return TurnEnd::Failed(e),
             }
         }
-        match progress {
-            Progress::More => {}
-            Progress::Stop => end = ReadEnd::Stopped,
-            Progress::Yield => end = ReadEnd::Budget,
+    }
+
+    /// Gives the buffers back, writes the responses, carries out the service's effects,
+    /// and acts on how the turn ended.
+    fn end_turn(&mut self, turn: Turn<C::DecodeState>, end: TurnEnd) {
+        let Turn {
+            key,
+            input,
+            output,
+            now,
+            ..
+        } = turn;
+        match self.clients.get_mut(key) {
+            Some(client) => client.return_input(input, &mut self.scratch),
+            None => buffers::discard_input(input, &mut self.scratch),
         }
-
-        self.store_input(key, input, decode, own_input);
-        self.finish_output(key, out, own_output, written, now);
+        self.write_output(key, output, now);
         self.apply_effects(now);
-
         match end {
-            ReadEnd::Drained | ReadEnd::Stopped => {}
-            ReadEnd::Budget => {
+            TurnEnd::Drained | TurnEnd::Stopped => {}
+            TurnEnd::Budget => {
                 if let Some(client) = self.clients.get_mut(key) {
-                    client.read_pending = true;
+                    client.set_read_pending();
                     self.ready.push(key);
                 }
             }
-            ReadEnd::Eof => self.on_eof(key),
-            ReadEnd::Failed(e) => {
-                debug!(target: LOG_TARGET, "read failed client={} error={e}", self.client_id(key));
+            TurnEnd::Eof => self.on_eof(key),
+            TurnEnd::Failed(e) => {
+                if let Some(client) = self.clients.get(key) {
+                    debug!(target: LOG_TARGET, "read failed client={} error={e}", client.info.id);
+                }
                 self.close_now(key, CloseReason::Reset);
             }
         }
     }
 
-    /// Decodes and handles the complete requests in `input`, up to this turn's budget
-    /// (`handled` counts them across calls).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn process(
-        &mut self,
-        key: usize,
-        input: &mut InputBuf,
-        decode: &mut C::DecodeState,
-        out: &mut Vec<u8>,
-        written: usize,
-        handled: &mut usize,
-        now: Instant,
-    ) -> Progress {
+    /// Decodes and handles the complete requests in the turn's input, up to the turn's
+    /// request budget.
+    fn handle_requests(&mut self, turn: &mut Turn<C::DecodeState>) -> Progress {
+        let key = turn.key;
         loop {
-            if input.is_empty() {
+            if turn.input.buf.is_empty() {
                 return Progress::More;
             }
-            if out.len() - written > self.info.config.output_high_watermark {
+            if turn.output.owed() > self.info.config.output_high_watermark {
                 self.pause(key);
                 return Progress::Stop;
             }
-            if *handled >= REQUESTS_PER_TURN {
+            if turn.handled >= REQUESTS_PER_TURN {
                 self.stats.turns_yielded += 1;
                 return Progress::Yield;
             }
             // The request borrows the codec and the input; handle it inside this match
             // and carry out the outcome after, once both borrows have ended.
-            let step = match self.codec.decode(decode, input.data()) {
+            let step = match self
+                .codec
+                .decode(&mut turn.input.decode, turn.input.buf.data())
+            {
                 Ok(Decoded::Request(request, used)) => {
                     self.stats.total_commands_processed += 1;
                     if let Some(client) = self.clients.get_mut(key) {
                         client.info.requests += 1;
                     }
-                    let mark = out.len();
-                    let mut ctx = Context {
-                        table: &mut self.clients,
+                    let mark = turn.output.buf.len();
+                    let mut ctx = Context::new(
+                        &mut self.clients,
                         key,
-                        out: &mut *out,
-                        effects: &mut self.effects,
-                        server: &self.info,
-                        stats: &self.stats,
-                        now,
-                    };
+                        &mut turn.output.buf,
+                        &mut self.effects,
+                        &self.info,
+                        &self.stats,
+                        turn.now,
+                    );
                     let service = &mut self.service;
-                    let handled = panic::catch_unwind(AssertUnwindSafe(|| {
+                    let panicked = panic::catch_unwind(AssertUnwindSafe(|| {
                         service.on_request(request, &mut ctx);
-                    }));
+                    }))
+                    .is_err();
                     Step::Handled {
                         used,
                         mark,
-                        panicked: handled.is_err(),
+                        panicked,
                     }
                 }
                 Ok(Decoded::Ignored(used)) => Step::Ignored(used),
@@ -277,62 +269,76 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     mark,
                     panicked,
                 } => {
-                    *handled += 1;
-                    input.consume(used);
+                    turn.handled += 1;
+                    turn.input.buf.consume(used);
                     if panicked {
-                        error!(
-                            target: LOG_TARGET,
-                            "service panicked handling a request, closing client={}",
-                            self.client_id(key)
-                        );
-                        out.truncate(mark);
-                        C::encode_error(&"internal error while handling the request", out);
+                        turn.output.buf.truncate(mark);
                         self.effects.close_current = None;
-                        self.set_closing(key, CloseReason::ServicePanic);
+                        let message = "internal error while handling the request";
+                        if let Some(id) = self.close_for(turn, CloseReason::ServicePanic, &message)
+                        {
+                            error!(
+                                target: LOG_TARGET,
+                                "service panicked handling a request, closing client={id}"
+                            );
+                        }
                         return Progress::Stop;
                     }
                     if let Some(reason) = self.effects.close_current.take() {
-                        self.set_closing(key, reason);
+                        if let Some(client) = self.clients.get_mut(key) {
+                            client.begin_close(reason);
+                        }
                         return Progress::Stop;
                     }
                 }
-                Step::Ignored(used) => input.consume(used),
+                Step::Ignored(used) => turn.input.buf.consume(used),
                 Step::Incomplete => {
-                    if input.len() > self.info.config.max_input_buffer {
+                    if turn.input.buf.len() <= self.info.config.max_input_buffer {
+                        return Progress::More;
+                    }
+                    self.stats.limit_disconnections += 1;
+                    let message = "Protocol error: input buffer limit exceeded";
+                    if let Some(id) = self.close_for(turn, CloseReason::Limit, &message) {
                         warn!(
                             target: LOG_TARGET,
-                            "input buffer limit exceeded, closing client={} limit={}",
-                            self.client_id(key),
+                            "input buffer limit exceeded, closing client={id} limit={}",
                             self.info.config.max_input_buffer
                         );
-                        C::encode_error(&"Protocol error: input buffer limit exceeded", out);
-                        self.stats.limit_disconnections += 1;
-                        input.clear();
-                        *decode = C::DecodeState::default();
-                        self.set_closing(key, CloseReason::Limit);
-                        return Progress::Stop;
                     }
-                    return Progress::More;
+                    return Progress::Stop;
                 }
                 Step::Invalid(e) => {
-                    warn!(target: LOG_TARGET, "protocol error client={} error={e}", self.client_id(key));
-                    C::encode_error(&e, out);
                     self.stats.protocol_errors += 1;
-                    input.clear();
-                    *decode = C::DecodeState::default();
-                    self.set_closing(key, CloseReason::ProtocolError);
+                    if let Some(id) = self.close_for(turn, CloseReason::ProtocolError, &e) {
+                        warn!(target: LOG_TARGET, "protocol error client={id} error={e}");
+                    }
                     return Progress::Stop;
                 }
             }
         }
     }
 
+    /// Ends a client's requests for `reason`: its unparsed input is dropped, `message` is
+    /// its last response, and it closes once that is written. Returns its id, to log.
+    fn close_for(
+        &mut self,
+        turn: &mut Turn<C::DecodeState>,
+        reason: CloseReason,
+        message: &dyn std::fmt::Display,
+    ) -> Option<ClientId> {
+        turn.input.buf.clear();
+        turn.input.decode = C::DecodeState::default();
+        C::encode_error(message, &mut turn.output.buf);
+        let client = self.clients.get_mut(turn.key)?;
+        client.begin_close(reason);
+        Some(client.info.id)
+    }
+
     /// Stops reading a client whose responses pile up unread.
-    pub(super) fn pause(&mut self, key: usize) {
+    fn pause(&mut self, key: usize) {
         if let Some(client) = self.clients.get_mut(key)
-            && !client.paused
+            && client.pause()
         {
-            client.paused = true;
             self.stats.output_paused_clients += 1;
             debug!(
                 target: LOG_TARGET,
@@ -342,31 +348,36 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
     }
 
-    /// Gives the input buffer back: leftover bytes of a request stay with the client.
-    pub(super) fn store_input(
-        &mut self,
-        key: usize,
-        mut input: InputBuf,
-        decode: C::DecodeState,
-        own: bool,
-    ) {
-        let client = self.clients.get_mut(key);
-        if own {
-            if let Some(buffers) = client.and_then(|c| c.buffers.as_deref_mut()) {
-                input.shrink_if_idle(KEEP_BUFFER);
-                buffers.input = input;
-                buffers.decode = decode;
-            }
+    /// Calls the service's `on_connect` for a client just accepted (a greeting may be
+    /// sent), then writes what it replied.
+    pub(super) fn greet(&mut self, key: usize, now: Instant) {
+        let Some(client) = self.clients.get_mut(key) else {
             return;
-        }
-        if !input.is_empty() {
-            if let Some(client) = client {
-                let buffers = client.buffers.get_or_insert_with(Default::default);
-                buffers.input.extend_from_slice(input.data());
-                buffers.decode = decode;
+        };
+        let mut output = client.lend_output(&mut self.scratch);
+        let mut ctx = Context::new(
+            &mut self.clients,
+            key,
+            &mut output.buf,
+            &mut self.effects,
+            &self.info,
+            &self.stats,
+            now,
+        );
+        let service = &mut self.service;
+        if panic::catch_unwind(AssertUnwindSafe(|| service.on_connect(&mut ctx))).is_err() {
+            output.buf.clear();
+            self.effects.close_current = Some(CloseReason::ServicePanic);
+            if let Some(client) = self.clients.get(key) {
+                error!(target: LOG_TARGET, "service panicked in on_connect client={}", client.info.id);
             }
-            input.clear();
         }
-        self.read_buf = input;
+        if let Some(reason) = self.effects.close_current.take()
+            && let Some(client) = self.clients.get_mut(key)
+        {
+            client.begin_close(reason);
+        }
+        self.write_output(key, output, now);
+        self.apply_effects(now);
     }
 }
