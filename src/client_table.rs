@@ -217,71 +217,6 @@ impl<'a> ClientEntry<'a> {
     }
 }
 
-/// Drives the crate-private table for `benches/client_table.rs`. Not part of the API.
-#[doc(hidden)]
-pub struct TableBench {
-    table: ClientTable<(), ()>,
-    /// Data sockets waiting to be inserted (handles give theirs back on removal).
-    spare: Vec<crate::stream::Stream>,
-    /// The other ends of the socket pairs, kept open.
-    _peers: Vec<std::os::unix::net::UnixStream>,
-    listener: std::sync::Arc<crate::listener::ListenerInfo>,
-}
-
-#[doc(hidden)]
-impl TableBench {
-    /// A table with room for `n` clients, backed by `n` Unix socket pairs.
-    pub fn new(n: usize) -> std::io::Result<TableBench> {
-        let mut spare = Vec::with_capacity(n);
-        let mut peers = Vec::with_capacity(n);
-        for _ in 0..n {
-            let (a, b) = std::os::unix::net::UnixStream::pair()?;
-            spare.push(crate::stream::Stream::Unix(mio::net::UnixStream::from_std(
-                a,
-            )));
-            peers.push(b);
-        }
-        Ok(TableBench {
-            table: ClientTable::new(),
-            spare,
-            _peers: peers,
-            listener: std::sync::Arc::new(crate::listener::ListenerInfo {
-                addr: crate::listener::ListenAddr::unix("/bench.sock"),
-            }),
-        })
-    }
-
-    /// Inserts a client; `None` when every socket is in use.
-    pub fn insert(&mut self) -> Option<(usize, ClientId)> {
-        let stream = self.spare.pop()?;
-        let listener = std::sync::Arc::clone(&self.listener);
-        let now = std::time::Instant::now();
-        self.table
-            .insert_with(|_, id| {
-                let info = ClientInfo::new(id, listener, crate::stream::Peer::Unix(None), now);
-                Ok::<_, ()>(Client::new(info, stream))
-            })
-            .ok()
-    }
-
-    /// Removes the client at `key`.
-    pub fn remove(&mut self, key: usize) {
-        if let Some(client) = self.table.remove(key) {
-            self.spare.push(client.stream);
-        }
-    }
-
-    /// The slab key of the client with `id`.
-    pub fn lookup(&self, id: ClientId) -> Option<usize> {
-        self.table.key_of(id)
-    }
-
-    /// The id of the client at `key` (an event's token to its handle).
-    pub fn get(&self, key: usize) -> Option<ClientId> {
-        self.table.get(key).map(|c| c.info.id)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,5 +326,105 @@ mod tests {
         table.remove(keys[1]);
         table.remove(keys[3]);
         assert!(table.least_recently_active().is_none());
+    }
+
+    /// The table's costs, measured with criterion where the crate-private table can be
+    /// reached: insert and remove, lookup by token (slab key) and by id. Not part of the
+    /// default test run:
+    /// `cargo test --release --lib client_table::tests::bench -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a benchmark: run it with --ignored in release mode"]
+    fn bench() {
+        use criterion::{BatchSize, Criterion, Throughput};
+        const CLIENTS: usize = 1000;
+
+        /// A table of `CLIENTS` handles over Unix socket pairs (the far ends kept open).
+        struct Bench {
+            table: ClientTable<(), ()>,
+            spare: Vec<Stream>,
+            _peers: Vec<std::os::unix::net::UnixStream>,
+        }
+        impl Bench {
+            fn new() -> Bench {
+                let (spare, peers) = (0..CLIENTS)
+                    .map(|_| {
+                        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+                        (Stream::Unix(mio::net::UnixStream::from_std(a)), b)
+                    })
+                    .unzip();
+                Bench {
+                    table: ClientTable::new(),
+                    spare,
+                    _peers: peers,
+                }
+            }
+            fn insert(&mut self) -> Option<(usize, ClientId)> {
+                let stream = self.spare.pop()?;
+                let listener = Arc::new(ListenerInfo {
+                    addr: ListenAddr::unix("/bench.sock"),
+                });
+                self.table
+                    .insert_with(|_, id| {
+                        let info = ClientInfo::new(id, listener, Peer::Unix(None), Instant::now());
+                        Ok::<_, ()>(Client::new(info, stream))
+                    })
+                    .ok()
+            }
+            fn remove(&mut self, key: usize) {
+                if let Some(client) = self.table.remove(key) {
+                    self.spare.push(client.stream);
+                }
+            }
+        }
+
+        let mut c = Criterion::default();
+        let mut group = c.benchmark_group("client_table");
+        group.throughput(Throughput::Elements(CLIENTS as u64));
+        group.bench_function("insert_remove_1000", |b| {
+            let mut t = Bench::new();
+            let mut keys = Vec::with_capacity(CLIENTS);
+            b.iter(|| {
+                keys.clear();
+                while let Some((key, _)) = t.insert() {
+                    keys.push(key);
+                }
+                for &key in &keys {
+                    t.remove(key);
+                }
+            });
+        });
+        let mut t = Bench::new();
+        let mut entries = Vec::with_capacity(CLIENTS);
+        while let Some(entry) = t.insert() {
+            entries.push(entry);
+        }
+        group.bench_function("lookup_by_key_1000", |b| {
+            b.iter(|| {
+                entries
+                    .iter()
+                    .filter(|(key, _)| t.table.get(std::hint::black_box(*key)).is_some())
+                    .count()
+            });
+        });
+        group.bench_function("lookup_by_id_1000", |b| {
+            b.iter(|| {
+                entries
+                    .iter()
+                    .filter(|(_, id)| t.table.key_of(std::hint::black_box(*id)).is_some())
+                    .count()
+            });
+        });
+        group.throughput(Throughput::Elements(1));
+        group.bench_function("remove_insert_one_in_full_table", |b| {
+            b.iter_batched(
+                || entries[CLIENTS / 2].0,
+                |key| {
+                    t.remove(key);
+                    t.insert()
+                },
+                BatchSize::SmallInput,
+            );
+        });
+        group.finish();
     }
 }
