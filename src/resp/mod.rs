@@ -7,18 +7,21 @@
 //! so that Redis's protocol cases replay unchanged; where Redis is lax (it skips the two
 //! bytes after a bulk string unchecked) this decoder is strict.
 //!
-//! - [`decode`]: the incremental request decoder and its [`RespError`]s;
+//! - [`decode`]: the incremental request decoder;
+//! - [`error`]: [`RespError`], why a request is malformed;
 //! - [`inline`]: splitting an inline command into words;
 //! - [`reply`]: [`Reply`] and its encoding.
 
 pub mod decode;
+pub mod error;
 pub mod inline;
 pub mod reply;
 
 use std::fmt;
 
 use crate::codec::{Codec, Decoded};
-pub use decode::{RespDecodeState, RespError, parse_int};
+pub use decode::{RespDecodeState, parse_int};
+pub use error::RespError;
 pub use reply::Reply;
 
 /// Size limits the decoder enforces as soon as a header announces a size.
