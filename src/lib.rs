@@ -31,6 +31,7 @@
 //! - [`listener`]: master sockets, TCP and Unix, and the life of socket files;
 //! - [`client_table`]: the table of client handles, and the read-only view services get;
 //! - [`client`]: one client handle, its [`ClientId`] and [`ClientInfo`];
+//! - [`buffer`]: the input buffer a connection's bytes are read into and parsed from;
 //! - [`codec`]: the [`Codec`] trait: bytes to requests, responses to bytes;
 //! - [`resp`]: RESP2, the Redis protocol, as a codec;
 //! - [`service`]: the [`Service`] trait and the [`Context`] it works through;
@@ -66,7 +67,7 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
 )]
 
-mod buffer;
+pub mod buffer;
 pub mod client;
 pub mod client_table;
 pub mod codec;
