@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use mio::event::Event;
 use mio::{Events, Interest, Poll, Token};
+use muxd::buffer::InputBuf;
 
 use crate::args::StopAt;
 use crate::net::Stream;
@@ -44,6 +45,8 @@ const TIMER: Token = Token(usize::MAX);
 const SCRATCH: usize = 128 * 1024;
 /// Free space guaranteed before reading into a connection's own buffer.
 const MIN_OWN_READ: usize = 16 * 1024;
+/// A connection's own buffer, once empty, gives back memory above this.
+const KEEP_OWN: usize = 4 * MIN_OWN_READ;
 /// Requests a thread takes from the shared `-n` budget at a time.
 const CLAIM_CHUNK: u64 = 256;
 /// How often stalled connections are looked for and the end of `--duration` noticed.
@@ -248,64 +251,6 @@ impl Ring {
     }
 }
 
-/// Received bytes of a reply split across reads: data in `bytes[start..end]`.
-#[derive(Default)]
-struct InBuf {
-    bytes: Vec<u8>,
-    start: usize,
-    end: usize,
-}
-
-impl InBuf {
-    #[inline]
-    fn is_empty(&self) -> bool {
-        self.start == self.end
-    }
-
-    fn data(&self) -> &[u8] {
-        self.bytes.get(self.start..self.end).unwrap_or_default()
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.end);
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-            if self.bytes.len() > 4 * MIN_OWN_READ {
-                self.bytes = Vec::new();
-            }
-        }
-    }
-
-    /// At least `min` bytes of free space after the data (moving or growing as needed).
-    fn spare(&mut self, min: usize) -> &mut [u8] {
-        if self.bytes.len() - self.end < min {
-            if self.start > 0 {
-                self.bytes.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            if self.bytes.len() - self.end < min {
-                let grown = (self.bytes.len() * 2).max(self.end + min);
-                self.bytes.resize(grown, 0);
-            }
-        }
-        self.bytes.get_mut(self.end..).unwrap_or_default()
-    }
-
-    fn filled(&mut self, n: usize) {
-        self.end = (self.end + n).min(self.bytes.len());
-    }
-
-    fn extend(&mut self, data: &[u8]) {
-        let room = self.spare(data.len());
-        if let Some(dst) = room.get_mut(..data.len()) {
-            dst.copy_from_slice(data);
-            self.filled(data.len());
-        }
-    }
-}
-
 /// What reply checking needs of a connection (apart from its input).
 struct ReplyState {
     framer: Framer,
@@ -319,7 +264,8 @@ struct ReplyState {
 struct Conn {
     /// `None` once closed.
     stream: Option<Stream>,
-    input: InBuf,
+    /// The start of a reply split across reads (empty otherwise).
+    input: InputBuf,
     replies: ReplyState,
     /// Bytes at the end of the batch buffer still to write.
     unsent: usize,
@@ -405,7 +351,7 @@ impl<'a> Worker<'a> {
             };
             conns.push(Conn {
                 stream: Some(stream),
-                input: InBuf::default(),
+                input: InputBuf::default(),
                 replies: ReplyState {
                     framer: Framer::new(),
                     times: Ring::new(shared.pipeline),
@@ -590,13 +536,15 @@ impl<'a> Worker<'a> {
                 );
                 if let Ok(used) = checked {
                     conn.input.consume(used);
+                    conn.input.shrink_if_idle(KEEP_OWN);
                 }
                 checked
             } else {
                 let data = scratch.get(..n).unwrap_or_default();
                 let checked = check_replies(data, &mut conn.replies, &shared.expect, now, tally);
                 if let Ok(used) = checked {
-                    conn.input.extend(data.get(used..).unwrap_or_default());
+                    conn.input
+                        .extend_from_slice(data.get(used..).unwrap_or_default());
                 }
                 checked
             };
@@ -979,12 +927,12 @@ mod tests {
         for cut in 0..stream.len() {
             let mut st = state(3);
             let mut tally = Tally::new();
-            let mut input = InBuf::default();
-            input.extend(&stream[..cut]);
+            let mut input = InputBuf::default();
+            input.extend_from_slice(&stream[..cut]);
             let used = check_replies(input.data(), &mut st, &expect, 1000, &mut tally)
                 .unwrap_or_else(|_| panic!("fault at cut {cut}"));
             input.consume(used);
-            input.extend(&stream[cut..]);
+            input.extend_from_slice(&stream[cut..]);
             let used = check_replies(input.data(), &mut st, &expect, 1000, &mut tally)
                 .unwrap_or_else(|_| panic!("fault at cut {cut}"));
             input.consume(used);
