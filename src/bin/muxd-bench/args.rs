@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{ArgAction, Parser};
+use muxd::ListenAddr;
 
-use crate::net::Target;
 use crate::workload::{Test, Workload, parse_tests};
 
 /// muxd-bench: a load generator for muxd and any RESP (Redis protocol) server.
@@ -172,7 +172,7 @@ pub enum Mode {
 /// The checked configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    pub target: Target,
+    pub target: ListenAddr,
     pub clients: usize,
     pub pipeline: usize,
     /// Threads really used: never more than there are connections.
@@ -194,8 +194,9 @@ impl Args {
     /// Checks the flags and builds the configuration (resolving the host name).
     pub fn config(&self) -> anyhow::Result<Config> {
         let target = match &self.socket {
-            Some(path) => Target::Unix(path.clone()),
-            None => Target::resolve(&self.host, self.port)?,
+            Some(path) => ListenAddr::Unix(path.clone()),
+            None => ListenAddr::resolve(&self.host, self.port)
+                .with_context(|| format!("cannot resolve host {:?}", self.host))?,
         };
         let timeout = seconds("--timeout", self.timeout)?;
         let duration = self

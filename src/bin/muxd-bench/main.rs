@@ -32,9 +32,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::Parser;
+use muxd::ListenAddr;
 
 use crate::args::{Args, Config, Mode, StopAt};
-use crate::net::{Target, connect_many, ensure_fd_limit, explain};
+use crate::net::{connect_many, ensure_fd_limit, explain};
 use crate::reply::{Framer, printable};
 use crate::report::{Latency, PROGRESS_EVERY, Progress, Report, new_histogram};
 use crate::worker::{Outcome, SAMPLES, Shared, Worker};
@@ -278,16 +279,16 @@ fn distinct(samples: Vec<String>) -> Vec<String> {
 }
 
 /// Sends `request` once on a connection of its own and returns the complete reply.
-fn learn(target: &Target, request: &[u8], timeout: Duration) -> anyhow::Result<Vec<u8>> {
+fn learn(target: &ListenAddr, request: &[u8], timeout: Duration) -> anyhow::Result<Vec<u8>> {
     let mut stream: Box<dyn ReadWrite> = match target {
-        Target::Tcp(addr) => {
+        ListenAddr::Tcp(addr) => {
             let s = std::net::TcpStream::connect_timeout(addr, timeout)
                 .map_err(|e| explain(target, e))?;
             s.set_read_timeout(Some(timeout))?;
             s.set_write_timeout(Some(timeout))?;
             Box::new(s)
         }
-        Target::Unix(path) => {
+        ListenAddr::Unix(path) => {
             let s =
                 std::os::unix::net::UnixStream::connect(path).map_err(|e| explain(target, e))?;
             s.set_read_timeout(Some(timeout))?;
