@@ -10,8 +10,10 @@
 //! - [`decode`]: the incremental request decoder;
 //! - [`error`]: [`RespError`], why a request is malformed;
 //! - [`inline`]: splitting an inline command into words;
-//! - [`reply`]: [`Reply`] and its encoding.
+//! - [`reply`]: [`Reply`] and its encoding;
+//! - [`client`]: the client side: [`encode_request`] and the reply [`Framer`].
 
+pub mod client;
 pub mod decode;
 pub mod error;
 pub mod inline;
@@ -20,6 +22,7 @@ pub mod reply;
 use std::fmt;
 
 use crate::codec::{Codec, Decoded};
+pub use client::{Framer, MalformedReply, encode_request};
 pub use decode::{RespDecodeState, parse_int};
 pub use error::RespError;
 pub use reply::Reply;

@@ -20,7 +20,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::args::Config;
 use crate::net::{Stream, connect_many};
-use crate::reply::printable;
+use crate::report::printable;
 use crate::{CONNECT_BATCH, FD_SLACK, share};
 
 /// How often holding threads and the main thread look at the stop flag.

@@ -4,9 +4,9 @@
 //! share of the connections, start all threads at one instant, print progress once a
 //! second while they run, then merge their histograms and counts into one report. Idle
 //! mode lives in [`idle`]. Modules: [`args`] (command line), [`workload`] (requests and
-//! expected replies), [`net`] (targets, connecting), [`worker`] (the per-thread poll loop),
-//! [`reply`] (the reply parser), [`report`] (histograms, summary, JSON), [`timer`]
-//! (pacing for `--rate`).
+//! expected replies), [`net`] (connecting), [`worker`] (the per-thread poll loop),
+//! [`report`] (histograms, summary, JSON), [`timer`] (pacing for `--rate`). Requests are
+//! encoded and replies framed by the library's client side, [`muxd::resp::client`].
 
 // Bytes from the network are never indexed or unwrapped: a bad server cannot panic us.
 #![cfg_attr(
@@ -17,7 +17,6 @@
 mod args;
 mod idle;
 mod net;
-mod reply;
 mod report;
 mod timer;
 mod worker;
@@ -33,11 +32,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use clap::Parser;
 use muxd::ListenAddr;
+use muxd::resp::Framer;
 
 use crate::args::{Args, Config, Mode, StopAt};
 use crate::net::{connect_many, ensure_fd_limit, explain};
-use crate::reply::{Framer, printable};
-use crate::report::{Latency, PROGRESS_EVERY, Progress, Report, new_histogram};
+use crate::report::{Latency, PROGRESS_EVERY, Progress, Report, new_histogram, printable};
 use crate::worker::{Outcome, SAMPLES, Shared, Worker};
 use crate::workload::{Expect, Workload};
 

@@ -10,7 +10,7 @@ use mio::net::{TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use muxd::ListenAddr;
 
-use crate::reply::printable;
+use crate::report::printable;
 
 /// A connected, non-blocking socket to the server: the library's own stream type.
 pub use muxd::Stream;

@@ -34,8 +34,9 @@ use muxd::buffer::InputBuf;
 
 use crate::args::StopAt;
 use crate::net::Stream;
-use crate::reply::{Framer, Malformed, integer_reply, printable};
-use crate::report::new_histogram;
+use muxd::resp::{Framer, MalformedReply, parse_int};
+
+use crate::report::{new_histogram, printable};
 use crate::timer::Timer;
 use crate::workload::Expect;
 
@@ -283,7 +284,7 @@ struct Conn {
 
 /// Why checking replies stopped the connection.
 enum Fault {
-    Malformed(Malformed, Vec<u8>),
+    Malformed(MalformedReply, Vec<u8>),
     Unsolicited(Vec<u8>),
 }
 
@@ -891,6 +892,12 @@ fn check_replies(
     Ok(pos)
 }
 
+/// The integer of a complete `:n\r\n` reply, if that is what `frame` is.
+fn integer_reply(frame: &[u8]) -> Option<i64> {
+    let body = frame.strip_prefix(b":")?.strip_suffix(b"\r\n")?;
+    parse_int(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -983,7 +990,7 @@ mod tests {
         let mut st = state(2);
         assert!(matches!(
             check_replies(b"+PONG\r\nPONG\r\n", &mut st, &expect, 0, &mut tally),
-            Err(Fault::Malformed(Malformed::UnknownType(b'P'), _))
+            Err(Fault::Malformed(MalformedReply::UnknownType(b'P'), _))
         ));
         assert_eq!(tally.replies, 1);
         let mut st = state(1);
@@ -1018,5 +1025,19 @@ mod tests {
         assert_eq!(due(0, interval, 0), 0);
         assert_eq!(due(0, interval, 1), 4_000_000);
         assert_eq!(due(1_000_000, interval, 2), 9_000_000);
+    }
+
+    #[test]
+    fn integers_parse_strictly() {
+        assert_eq!(parse_int(b"0"), Some(0));
+        assert_eq!(parse_int(b"-1"), Some(-1));
+        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_int(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [&b""[..], b"-", b"+1", b" 1", b"1a", b"9223372036854775808"] {
+            assert_eq!(parse_int(bad), None, "{}", printable(bad, 32));
+        }
+        assert_eq!(integer_reply(b":17\r\n"), Some(17));
+        assert_eq!(integer_reply(b"+17\r\n"), None);
+        assert_eq!(integer_reply(b":17"), None);
     }
 }

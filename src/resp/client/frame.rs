@@ -1,17 +1,18 @@
-//! The client-side RESP2 reply parser: finds where each reply ends, in place.
+//! The incremental reply framer: where each reply ends, found in place.
 //!
-//! The load loop never builds reply values. It needs to know where the reply at the
-//! start of its buffer ends (so it can compare those bytes with the expected reply) and
-//! whether the bytes are valid RESP2 at all. [`Framer`] does exactly that for every
-//! RESP2 kind: simple string (`+`), error (`-`), integer (`:`), bulk string (`$`, with
-//! `$-1` the null bulk), array (`*`, with `*-1` the null array), nested to any depth up to
-//! [`MAX_DEPTH`].
+//! A client that only checks replies (as `muxd-bench` does) need not build reply values:
+//! it needs to know where the reply at the start of its buffer ends, and whether the
+//! bytes are valid RESP at all. [`Framer`] does exactly that for every RESP2 kind: simple
+//! string (`+`), error (`-`), integer (`:`), bulk string (`$`, with `$-1` the null bulk),
+//! array (`*`, with `*-1` the null array), nested to any depth up to [`MAX_DEPTH`].
 //!
 //! It is incremental: when a reply is split across reads, [`Framer::advance`] returns
 //! `Ok(None)` and keeps its place (the elements already passed, how far a line was
 //! searched), so the next call with more bytes resumes instead of starting over. It never
 //! panics on any input and never reserves memory from a length the peer announced; the
 //! only memory it holds is one counter per open array level.
+
+use crate::resp::parse_int;
 
 /// Deepest array nesting accepted.
 pub const MAX_DEPTH: usize = 128;
@@ -22,7 +23,7 @@ pub const MAX_LINE: usize = 1024 * 1024;
 
 /// Why the bytes cannot be a RESP2 reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Malformed {
+pub enum MalformedReply {
     /// A reply or element starts with a byte that is no RESP2 type marker.
     UnknownType(u8),
     /// A `\r` not followed by `\n`, or a `\n` without `\r`, in a line.
@@ -41,20 +42,22 @@ pub enum Malformed {
     TooDeep,
 }
 
-impl std::fmt::Display for Malformed {
+impl std::fmt::Display for MalformedReply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Malformed::UnknownType(b) => write!(f, "unknown reply type byte 0x{b:02x}"),
-            Malformed::BadLineEnd => f.write_str("line not ended by \\r\\n"),
-            Malformed::LineTooLong => f.write_str("line too long"),
-            Malformed::BadInteger => f.write_str("invalid integer"),
-            Malformed::BadBulkLength => f.write_str("invalid bulk length"),
-            Malformed::BadArrayLength => f.write_str("invalid array length"),
-            Malformed::BulkNotTerminated => f.write_str("bulk data not ended by \\r\\n"),
-            Malformed::TooDeep => f.write_str("arrays nested too deeply"),
+            MalformedReply::UnknownType(b) => write!(f, "unknown reply type byte 0x{b:02x}"),
+            MalformedReply::BadLineEnd => f.write_str("line not ended by \\r\\n"),
+            MalformedReply::LineTooLong => f.write_str("line too long"),
+            MalformedReply::BadInteger => f.write_str("invalid integer"),
+            MalformedReply::BadBulkLength => f.write_str("invalid bulk length"),
+            MalformedReply::BadArrayLength => f.write_str("invalid array length"),
+            MalformedReply::BulkNotTerminated => f.write_str("bulk data not ended by \\r\\n"),
+            MalformedReply::TooDeep => f.write_str("arrays nested too deeply"),
         }
     }
 }
+
+impl std::error::Error for MalformedReply {}
 
 /// Progress through the reply at the start of a buffer; reusable reply after reply.
 ///
@@ -94,7 +97,7 @@ impl Framer {
     /// Returns `Ok(Some(len))` once `buf[..len]` is one complete reply (the framer is then
     /// ready for the next one), `Ok(None)` when more bytes are needed (call again with the
     /// same buffer extended), or the reason the bytes are not RESP2.
-    pub fn advance(&mut self, buf: &[u8]) -> Result<Option<usize>, Malformed> {
+    pub fn advance(&mut self, buf: &[u8]) -> Result<Option<usize>, MalformedReply> {
         let result = self.advance_inner(buf);
         if !matches!(result, Ok(None)) {
             self.reset();
@@ -102,7 +105,7 @@ impl Framer {
         result
     }
 
-    fn advance_inner(&mut self, buf: &[u8]) -> Result<Option<usize>, Malformed> {
+    fn advance_inner(&mut self, buf: &[u8]) -> Result<Option<usize>, MalformedReply> {
         loop {
             let Some(&marker) = buf.get(self.pos) else {
                 return Ok(None);
@@ -113,7 +116,7 @@ impl Framer {
                         return Ok(None);
                     };
                     if marker == b':' {
-                        parse_int(line).ok_or(Malformed::BadInteger)?;
+                        parse_int(line).ok_or(MalformedReply::BadInteger)?;
                     }
                     self.pos = next;
                 }
@@ -121,7 +124,7 @@ impl Framer {
                     let Some((line, data_start)) = self.line(buf)? else {
                         return Ok(None);
                     };
-                    let len = parse_int(line).ok_or(Malformed::BadInteger)?;
+                    let len = parse_int(line).ok_or(MalformedReply::BadInteger)?;
                     if len == -1 {
                         self.pos = data_start;
                     } else if (0..=MAX_BULK).contains(&len) {
@@ -132,32 +135,32 @@ impl Framer {
                             return Ok(None);
                         };
                         if terminator != b"\r\n" {
-                            return Err(Malformed::BulkNotTerminated);
+                            return Err(MalformedReply::BulkNotTerminated);
                         }
                         self.pos = data_end + 2;
                     } else {
-                        return Err(Malformed::BadBulkLength);
+                        return Err(MalformedReply::BadBulkLength);
                     }
                 }
                 b'*' => {
                     let Some((line, next)) = self.line(buf)? else {
                         return Ok(None);
                     };
-                    let count = parse_int(line).ok_or(Malformed::BadInteger)?;
+                    let count = parse_int(line).ok_or(MalformedReply::BadInteger)?;
                     self.pos = next;
                     if count < -1 {
-                        return Err(Malformed::BadArrayLength);
+                        return Err(MalformedReply::BadArrayLength);
                     }
                     if count > 0 {
                         if self.open.len() >= MAX_DEPTH {
-                            return Err(Malformed::TooDeep);
+                            return Err(MalformedReply::TooDeep);
                         }
                         self.open.push(count as u64);
                         continue;
                     }
                     // `*0` and `*-1` are complete elements on their own.
                 }
-                other => return Err(Malformed::UnknownType(other)),
+                other => return Err(MalformedReply::UnknownType(other)),
             }
             // One element is complete: close every array it completes.
             loop {
@@ -177,7 +180,7 @@ impl Framer {
 
     /// The line whose type marker is at `pos`: its content (after the marker, before
     /// `\r\n`) and the offset just past its `\r\n`; `None` while its end has not arrived.
-    fn line<'a>(&mut self, buf: &'a [u8]) -> Result<Option<(&'a [u8], usize)>, Malformed> {
+    fn line<'a>(&mut self, buf: &'a [u8]) -> Result<Option<(&'a [u8], usize)>, MalformedReply> {
         let start = self.pos + 1;
         let from = self.scanned.max(start);
         let rest = buf.get(from..).unwrap_or_default();
@@ -193,12 +196,12 @@ impl Framer {
                         self.scanned = end;
                         Ok(None)
                     }
-                    _ => Err(Malformed::BadLineEnd),
+                    _ => Err(MalformedReply::BadLineEnd),
                 }
             }
             None => {
                 if buf.len().saturating_sub(start) > MAX_LINE {
-                    return Err(Malformed::LineTooLong);
+                    return Err(MalformedReply::LineTooLong);
                 }
                 self.scanned = buf.len();
                 Ok(None)
@@ -207,42 +210,12 @@ impl Framer {
     }
 }
 
-/// RESP integers, lengths and counts: Redis's rules, shared with the server's decoder.
-pub use muxd::resp::parse_int;
-
-/// The integer of a complete `:n\r\n` reply, if that is what `frame` is.
-pub fn integer_reply(frame: &[u8]) -> Option<i64> {
-    let body = frame.strip_prefix(b":")?.strip_suffix(b"\r\n")?;
-    parse_int(body)
-}
-
-/// A reply as it can be printed on one line: at most `max` bytes, control bytes and
-/// non-ASCII escaped (`\r\n` shows as `\r\n`).
-pub fn printable(bytes: &[u8], max: usize) -> String {
-    let mut out = String::new();
-    for &b in bytes.iter().take(max) {
-        match b {
-            b'\r' => out.push_str("\\r"),
-            b'\n' => out.push_str("\\n"),
-            b'\t' => out.push_str("\\t"),
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    if bytes.len() > max {
-        out.push_str(&format!("... ({} bytes)", bytes.len()));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Frames every reply in `input`, fed whole: the length of each.
-    fn frame_all(input: &[u8]) -> Result<Vec<usize>, Malformed> {
+    fn frame_all(input: &[u8]) -> Result<Vec<usize>, MalformedReply> {
         let mut framer = Framer::new();
         let mut pos = 0;
         let mut out = Vec::new();
@@ -325,27 +298,32 @@ mod tests {
 
     #[test]
     fn malformed_replies_are_refused() {
-        let cases: &[(&[u8], Malformed)] = &[
-            (b"PONG\r\n", Malformed::UnknownType(b'P')),
-            (b"\r\n", Malformed::UnknownType(b'\r')),
-            (b"\x00", Malformed::UnknownType(0)),
-            (b"+PO\rNG\r\n", Malformed::BadLineEnd),
-            (b"+PO\nNG\r\n", Malformed::BadLineEnd),
-            (b":abc\r\n", Malformed::BadInteger),
-            (b":\r\n", Malformed::BadInteger),
-            (b":+1\r\n", Malformed::BadInteger),
-            (b":99999999999999999999\r\n", Malformed::BadInteger),
-            (b"$x\r\n", Malformed::BadInteger),
-            (b"$-2\r\n", Malformed::BadBulkLength),
-            (b"$999999999999\r\n", Malformed::BadBulkLength),
-            (b"$3\r\nabcde\r\n", Malformed::BulkNotTerminated),
-            (b"$3\r\nabc\n\r", Malformed::BulkNotTerminated),
-            (b"*-2\r\n", Malformed::BadArrayLength),
-            (b"*1\r\nPONG\r\n", Malformed::UnknownType(b'P')),
-            (b"*2\r\n:1\r\n:x\r\n", Malformed::BadInteger),
+        let cases: &[(&[u8], MalformedReply)] = &[
+            (b"PONG\r\n", MalformedReply::UnknownType(b'P')),
+            (b"\r\n", MalformedReply::UnknownType(b'\r')),
+            (b"\x00", MalformedReply::UnknownType(0)),
+            (b"+PO\rNG\r\n", MalformedReply::BadLineEnd),
+            (b"+PO\nNG\r\n", MalformedReply::BadLineEnd),
+            (b":abc\r\n", MalformedReply::BadInteger),
+            (b":\r\n", MalformedReply::BadInteger),
+            (b":+1\r\n", MalformedReply::BadInteger),
+            (b":99999999999999999999\r\n", MalformedReply::BadInteger),
+            (b"$x\r\n", MalformedReply::BadInteger),
+            (b"$-2\r\n", MalformedReply::BadBulkLength),
+            (b"$999999999999\r\n", MalformedReply::BadBulkLength),
+            (b"$3\r\nabcde\r\n", MalformedReply::BulkNotTerminated),
+            (b"$3\r\nabc\n\r", MalformedReply::BulkNotTerminated),
+            (b"*-2\r\n", MalformedReply::BadArrayLength),
+            (b"*1\r\nPONG\r\n", MalformedReply::UnknownType(b'P')),
+            (b"*2\r\n:1\r\n:x\r\n", MalformedReply::BadInteger),
         ];
         for (input, expected) in cases {
-            assert_eq!(frame_all(input), Err(*expected), "{}", printable(input, 64));
+            assert_eq!(
+                frame_all(input),
+                Err(*expected),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -361,19 +339,22 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(outcome, Err(Malformed::BulkNotTerminated));
+        assert_eq!(outcome, Err(MalformedReply::BulkNotTerminated));
     }
 
     #[test]
     fn nesting_and_lines_are_bounded() {
         let deep = "*1\r\n".repeat(MAX_DEPTH + 1);
-        assert_eq!(frame_all(deep.as_bytes()), Err(Malformed::TooDeep));
+        assert_eq!(frame_all(deep.as_bytes()), Err(MalformedReply::TooDeep));
         let ok = format!("{}:1\r\n", "*1\r\n".repeat(MAX_DEPTH));
         assert_eq!(frame_all(ok.as_bytes()), Ok(vec![ok.len()]));
         let long = vec![b'a'; MAX_LINE + 2];
         let mut line = b"+".to_vec();
         line.extend_from_slice(&long);
-        assert_eq!(Framer::new().advance(&line), Err(Malformed::LineTooLong));
+        assert_eq!(
+            Framer::new().advance(&line),
+            Err(MalformedReply::LineTooLong)
+        );
     }
 
     #[test]
@@ -408,26 +389,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn integers_parse_strictly() {
-        assert_eq!(parse_int(b"0"), Some(0));
-        assert_eq!(parse_int(b"-1"), Some(-1));
-        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_int(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [&b""[..], b"-", b"+1", b" 1", b"1a", b"9223372036854775808"] {
-            assert_eq!(parse_int(bad), None, "{}", printable(bad, 32));
-        }
-        assert_eq!(integer_reply(b":17\r\n"), Some(17));
-        assert_eq!(integer_reply(b"+17\r\n"), None);
-        assert_eq!(integer_reply(b":17"), None);
-    }
-
-    #[test]
-    fn printable_escapes_and_truncates() {
-        assert_eq!(printable(b"+PONG\r\n", 64), "+PONG\\r\\n");
-        assert_eq!(printable(b"\x01\"", 64), "\\x01\\\"");
-        assert_eq!(printable(b"abcdef", 3), "abc... (6 bytes)");
     }
 }

@@ -1,0 +1,17 @@
+//! The client side of RESP: what a program talking to a RESP server needs of muxd's
+//! codec. `muxd-bench`, the integration tests and the fuzz target use it.
+//!
+//! - [`encode_request`]: a command's arguments as the multibulk array servers decode;
+//! - [`Framer`]: the incremental reply framer: where each reply ends, in place, without
+//!   building values, bounded and resumable across reads.
+//!
+//! The names say which side they belong to: the server decodes requests into
+//! [`Args`](crate::resp::Args) and encodes [`Reply`](crate::resp::Reply) values; a
+//! client encodes requests with [`encode_request`] and frames what comes back with a
+//! [`Framer`].
+
+mod encode;
+mod frame;
+
+pub use encode::encode_request;
+pub use frame::{Framer, MAX_BULK, MAX_DEPTH, MAX_LINE, MalformedReply};
