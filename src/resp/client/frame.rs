@@ -254,6 +254,11 @@ impl Framer {
         match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
             Some(found) => {
                 let end = from + found;
+                if end - start > MAX_LINE {
+                    // Too long whether or not its end has arrived: the same error however
+                    // the bytes were split across reads.
+                    return Err(MalformedReply::LineTooLong);
+                }
                 match (buf.get(end), buf.get(end + 1)) {
                     (Some(b'\r'), Some(b'\n')) => {
                         self.scanned = 0;
@@ -593,6 +598,25 @@ mod tests {
             Framer::new().advance(&line),
             Err(MalformedReply::LineTooLong)
         );
+    }
+
+    #[test]
+    fn an_overlong_line_fails_the_same_however_split() {
+        let mut line = b"+".to_vec();
+        line.resize(MAX_LINE + 2, b'a');
+        line.extend_from_slice(b"\r\n");
+        assert_eq!(
+            Framer::new().advance(&line),
+            Err(MalformedReply::LineTooLong)
+        );
+        let mut framer = Framer::new();
+        assert_eq!(framer.advance(&line[..MAX_LINE]), Ok(None));
+        assert_eq!(framer.advance(&line), Err(MalformedReply::LineTooLong));
+        // Exactly at the limit is fine.
+        let mut line = b"+".to_vec();
+        line.resize(MAX_LINE + 1, b'a');
+        line.extend_from_slice(b"\r\n");
+        assert_eq!(Framer::new().advance(&line), Ok(Some(line.len())));
     }
 
     #[test]
