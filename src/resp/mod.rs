@@ -11,7 +11,7 @@
 //! - [`error`]: [`RespError`], why a request is malformed;
 //! - [`inline`]: splitting an inline command into words;
 //! - [`reply`]: [`Reply`] and its encoding;
-//! - [`client`]: the client side: [`encode_request`] and the reply [`Framer`].
+//! - [`client`]: the client side: [`encode_request`], the reply [`Framer`], [`Value`].
 
 pub mod client;
 pub mod decode;
@@ -22,7 +22,7 @@ pub mod reply;
 use std::fmt;
 
 use crate::codec::{Codec, Decoded};
-pub use client::{Framer, MalformedReply, encode_request};
+pub use client::{Framer, MalformedReply, Value, encode_request};
 pub use decode::{RespDecodeState, parse_int};
 pub use error::RespError;
 pub use reply::Reply;

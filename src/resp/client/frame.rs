@@ -694,21 +694,29 @@ pub(super) mod properties {
 
     use super::*;
 
-    /// Frames `input` received in pieces cut at `cuts`: the length of each reply, then
-    /// the error if there is one.
-    pub(in crate::resp::client) fn feed(
+    /// Where `input.len()` bytes are cut into the pieces received: `cuts` brought into
+    /// range, in order, ending with the whole length.
+    pub(in crate::resp::client) fn cut_points(len: usize, cuts: &[usize]) -> Vec<usize> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (len + 1)).collect();
+        points.push(len);
+        points.sort_unstable();
+        points
+    }
+
+    /// Runs `step` (a framer's `advance`, or anything finding reply lengths with one) over
+    /// `input` received in pieces cut at `cuts`: the length of each reply, then the error
+    /// if there is one.
+    pub(in crate::resp::client) fn feed_with(
         input: &[u8],
         cuts: &[usize],
+        mut step: impl FnMut(&mut Framer, &[u8]) -> Result<Option<usize>, MalformedReply>,
     ) -> (Vec<usize>, Option<MalformedReply>) {
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
-        points.push(input.len());
-        points.sort_unstable();
         let mut framer = Framer::new();
         let mut lens = Vec::new();
         let mut pos = 0;
-        for received in points {
+        for received in cut_points(input.len(), cuts) {
             while pos < received {
-                match framer.advance(&input[pos..received]) {
+                match step(&mut framer, &input[pos..received]) {
                     Ok(Some(len)) => {
                         assert!(len > 0 && pos + len <= received);
                         lens.push(len);
@@ -720,6 +728,10 @@ pub(super) mod properties {
             }
         }
         (lens, None)
+    }
+
+    fn feed(input: &[u8], cuts: &[usize]) -> (Vec<usize>, Option<MalformedReply>) {
+        feed_with(input, cuts, Framer::advance)
     }
 
     /// Bytes built from RESP-shaped pieces, so that deep paths are reached.
