@@ -259,7 +259,7 @@ pub fn parse_int(digits: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::codec::{Codec, Decoded};
-    use crate::resp::RespCodec;
+    use crate::resp::{RespCodec, encode_request};
 
     /// Decodes everything in `input`, fed whole: requests as word lists, or the error.
     fn decode_all(codec: &mut RespCodec, input: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, RespError> {
@@ -485,11 +485,8 @@ mod tests {
 
     #[test]
     fn many_arguments_decode() {
-        let mut input = b"*20000\r\n".to_vec();
-        for i in 0..20000 {
-            let word = i.to_string();
-            input.extend_from_slice(format!("${}\r\n{word}\r\n", word.len()).as_bytes());
-        }
+        let mut input = Vec::new();
+        encode_request((0..20000).map(|i| i.to_string()), &mut input);
         let mut codec = RespCodec::default();
         let got = decode_all(&mut codec, &input).unwrap();
         assert_eq!(got.len(), 1);
@@ -531,7 +528,7 @@ mod properties {
 
     use super::*;
     use crate::codec::{Codec, Decoded};
-    use crate::resp::RespCodec;
+    use crate::resp::{RespCodec, encode_request};
 
     type Requests = Vec<Vec<Vec<u8>>>;
 
@@ -582,16 +579,6 @@ mod properties {
             }
         }
         (requests, None)
-    }
-
-    fn multibulk(words: &[Vec<u8>]) -> Vec<u8> {
-        let mut out = format!("*{}\r\n", words.len()).into_bytes();
-        for w in words {
-            out.extend_from_slice(format!("${}\r\n", w.len()).as_bytes());
-            out.extend_from_slice(w);
-            out.extend_from_slice(b"\r\n");
-        }
-        out
     }
 
     /// An inline command line that `split_inline` reads back as `words` (double quotes
@@ -670,7 +657,7 @@ mod properties {
                 if as_inline[i] {
                     input.extend_from_slice(&inline(words));
                 } else {
-                    input.extend_from_slice(&multibulk(words));
+                    encode_request(words, &mut input);
                 }
             }
             let (decoded, error) = feed_with(RespLimits::default(), &input, &cuts);
