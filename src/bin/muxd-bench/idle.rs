@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow};
 use mio::{Events, Interest, Poll, Token};
 
-use crate::args::Config;
+use crate::cli::Plan;
 use crate::net::{Stream, connect_many};
 use crate::report::printable;
 use crate::{CONNECT_BATCH, FD_SLACK, share};
@@ -36,21 +36,21 @@ struct Held {
 }
 
 /// Runs idle mode; `Ok(true)` when every connection stayed open to the end.
-pub fn run(config: &Config, count: usize, hold: Option<Duration>) -> anyhow::Result<bool> {
+pub fn run(plan: &Plan, count: usize, hold: Option<Duration>) -> anyhow::Result<bool> {
     crate::net::ensure_fd_limit(count + FD_SLACK)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("installing signal handlers")?;
     }
-    let threads = config.threads;
+    let threads = plan.threads;
     let batch = (CONNECT_BATCH / threads).max(1);
     let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<()>>();
     let mut handles = Vec::with_capacity(threads);
     for t in 0..threads {
         let (lo, hi) = share(count, threads, t);
-        let target = config.target.clone();
-        let timeout = config.timeout;
+        let target = plan.target.clone();
+        let timeout = plan.timeout;
         let ready_tx = ready_tx.clone();
         let stop = Arc::clone(&stop);
         let handle = thread::Builder::new()

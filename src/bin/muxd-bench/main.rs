@@ -3,7 +3,7 @@
 //! For each test: learn the expected reply if it is a `--command`, connect every thread's
 //! share of the connections, start all threads at one instant, print progress once a
 //! second while they run, then merge their histograms and counts into one report. Idle
-//! mode lives in [`idle`]. Modules: [`args`] (command line), [`workload`] (requests and
+//! mode lives in [`idle`]. Modules: [`cli`] (command line), [`workload`] (requests and
 //! expected replies), [`net`] (connecting), [`worker`] (the per-thread poll loop),
 //! [`report`] (histograms, summary, JSON), [`timer`] (pacing for `--rate`). Requests are
 //! encoded and replies framed by the library's client side, [`muxd::resp::client`].
@@ -14,7 +14,7 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
 )]
 
-mod args;
+mod cli;
 mod idle;
 mod net;
 mod report;
@@ -34,7 +34,7 @@ use clap::Parser;
 use muxd::ListenAddr;
 use muxd::resp::Framer;
 
-use crate::args::{Args, Config, Mode, StopAt};
+use crate::cli::{Cli, Mode, Plan, StopAt};
 use crate::net::{connect_many, ensure_fd_limit, explain};
 use crate::report::{Latency, PROGRESS_EVERY, Progress, Report, new_histogram, printable};
 use crate::worker::{Outcome, SAMPLES, Shared, Worker};
@@ -47,15 +47,15 @@ pub const CONNECT_BATCH: usize = 256;
 pub const FD_SLACK: usize = 64;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let config = match args.config() {
-        Ok(config) => config,
+    let cli = Cli::parse();
+    let plan = match cli.plan() {
+        Ok(plan) => plan,
         Err(e) => {
             eprintln!("muxd-bench: {e:#}");
             return ExitCode::from(2);
         }
     };
-    match run(&config) {
+    match run(&plan) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -65,22 +65,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs what the configuration asks; `Ok(false)` when errors or wrong replies occurred.
-fn run(config: &Config) -> anyhow::Result<bool> {
-    match &config.mode {
-        Mode::Idle { count, hold } => idle::run(config, *count, *hold),
+/// Runs what the plan says; `Ok(false)` when errors or wrong replies occurred.
+fn run(plan: &Plan) -> anyhow::Result<bool> {
+    match &plan.mode {
+        Mode::Idle { count, hold } => idle::run(plan, *count, *hold),
         Mode::Load {
             workloads,
             stop,
             rate,
             lockstep,
         } => {
-            ensure_fd_limit(config.clients + FD_SLACK)?;
+            ensure_fd_limit(plan.clients + FD_SLACK)?;
             let mut clean = true;
             for workload in workloads {
-                let (report, samples) = run_test(config, workload, *stop, *rate, *lockstep)?;
+                let (report, samples) = run_test(plan, workload, *stop, *rate, *lockstep)?;
                 let mut out = std::io::stdout().lock();
-                if config.json {
+                if plan.json {
                     writeln!(out, "{}", report.to_json())?;
                 } else {
                     write!(out, "{}", report.to_text())?;
@@ -111,7 +111,7 @@ pub fn share(total: usize, parts: usize, k: usize) -> (usize, usize) {
 
 /// Runs one test on every thread; returns its report and samples of what went wrong.
 fn run_test(
-    config: &Config,
+    plan: &Plan,
     workload: &Workload,
     stop: StopAt,
     rate: Option<f64>,
@@ -120,9 +120,9 @@ fn run_test(
     let expect = match &workload.expect {
         Some(expect) => expect.clone(),
         None => {
-            let learned = learn(&config.target, &workload.request, config.timeout)
+            let learned = learn(&plan.target, &workload.request, plan.timeout)
                 .with_context(|| format!("learning the reply to {:?}", workload.name))?;
-            if !config.quiet {
+            if !plan.quiet {
                 eprintln!(
                     "muxd-bench: {}: expecting \"{}\" (the first reply){}",
                     workload.name,
@@ -137,16 +137,16 @@ fn run_test(
             Expect::Exact(learned)
         }
     };
-    let threads = config.threads;
+    let threads = plan.threads;
     let shared = Arc::new(Shared::new(
         &workload.request,
         expect,
-        config.pipeline,
-        config.clients,
+        plan.pipeline,
+        plan.clients,
         stop,
         rate,
         lockstep,
-        config.timeout,
+        plan.timeout,
         threads,
     ));
     let batch = (CONNECT_BATCH / threads).max(1);
@@ -155,12 +155,12 @@ fn run_test(
     let mut gos = Vec::with_capacity(threads);
     let mut handles = Vec::with_capacity(threads);
     for t in 0..threads {
-        let (lo, hi) = share(config.clients, threads, t);
+        let (lo, hi) = share(plan.clients, threads, t);
         let (go_tx, go_rx) = mpsc::channel::<Option<Instant>>();
         gos.push(go_tx);
         let shared = Arc::clone(&shared);
-        let target = config.target.clone();
-        let timeout = config.timeout;
+        let target = plan.target.clone();
+        let timeout = plan.timeout;
         let ready_tx = ready_tx.clone();
         let done_tx = done_tx.clone();
         let handle = thread::Builder::new()
@@ -207,7 +207,7 @@ fn run_test(
     for go in &gos {
         let _ = go.send(Some(start));
     }
-    let mut progress = Progress::new(&workload.name, start, config.quiet);
+    let mut progress = Progress::new(&workload.name, start, plan.quiet);
     let mut next_tick = start + PROGRESS_EVERY;
     loop {
         let wait = next_tick.saturating_duration_since(Instant::now());
@@ -249,9 +249,9 @@ fn run_test(
     let seconds = if requests > 0 { last_reply } else { ended };
     let report = Report {
         test: workload.name.clone(),
-        target: config.target.to_string(),
-        clients: config.clients,
-        pipeline: config.pipeline,
+        target: plan.target.to_string(),
+        clients: plan.clients,
+        pipeline: plan.pipeline,
         threads,
         requests,
         errors,

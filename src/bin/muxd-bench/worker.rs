@@ -32,7 +32,7 @@ use mio::event::Event;
 use mio::{Events, Interest, Poll, Token};
 use muxd::buffer::InputBuf;
 
-use crate::args::StopAt;
+use crate::cli::StopAt;
 use crate::net::Stream;
 use muxd::resp::{Framer, MalformedReply, parse_int};
 
@@ -277,7 +277,7 @@ struct Conn {
     /// Requests sent so far.
     sent: u64,
     /// Pacing: when its first request is due, ns since the start.
-    phase: u64,
+    offset: u64,
     /// Pacing: in the heap of connections waiting for a due time.
     queued: bool,
 }
@@ -346,7 +346,7 @@ impl<'a> Worker<'a> {
         for (i, mut stream) in streams.into_iter().enumerate() {
             poll.registry()
                 .register(&mut stream, Token(i), Interest::READABLE)?;
-            let phase = match shared.rate {
+            let offset = match shared.rate {
                 Some(rate) => ((first + i) as f64 * 1e9 / rate) as u64,
                 None => 0,
             };
@@ -363,7 +363,7 @@ impl<'a> Worker<'a> {
                 writable: false,
                 last_progress: 0,
                 sent: 0,
-                phase,
+                offset,
                 queued: false,
             });
         }
@@ -577,19 +577,19 @@ impl<'a> Worker<'a> {
             return;
         }
         let room = pipeline - conn.replies.in_flight;
-        let (sent, phase) = (conn.sent, conn.phase);
+        let (sent, offset) = (conn.sent, conn.offset);
         let interval = self.pacer.as_ref().map(|p| p.interval);
         let want = match interval {
             None => room,
             Some(interval) => {
-                let next_due = due(phase, interval, sent);
+                let next_due = due(offset, interval, sent);
                 if next_due > now {
                     if room > 0 {
                         self.schedule(i, next_due);
                     }
                     return;
                 }
-                let due_by_now = ((now - phase) as f64 / interval) as u64 + 1;
+                let due_by_now = ((now - offset) as f64 / interval) as u64 + 1;
                 (due_by_now.saturating_sub(sent) as usize).min(room)
             }
         };
@@ -606,7 +606,7 @@ impl<'a> Worker<'a> {
         };
         for j in 0..granted as u64 {
             let at = match interval {
-                Some(interval) => due(phase, interval, sent + j),
+                Some(interval) => due(offset, interval, sent + j),
                 None => now,
             };
             conn.replies.times.push(at);
@@ -627,7 +627,7 @@ impl<'a> Worker<'a> {
             && !full
             && !self.exhausted
         {
-            self.schedule(i, due(phase, interval, sent));
+            self.schedule(i, due(offset, interval, sent));
         }
     }
 
@@ -807,8 +807,8 @@ impl<'a> Worker<'a> {
 
 /// When request `k` of a paced connection is due, ns since the start.
 #[inline]
-fn due(phase: u64, interval: f64, k: u64) -> u64 {
-    phase + (k as f64 * interval) as u64
+fn due(offset: u64, interval: f64, k: u64) -> u64 {
+    offset + (k as f64 * interval) as u64
 }
 
 /// Checks every complete reply at the start of `data`; returns the bytes they used.
