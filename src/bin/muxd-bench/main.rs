@@ -4,9 +4,10 @@
 //! share of the connections, start all threads at one instant, print progress once a
 //! second while they run, then merge their histograms and counts into one report. Idle
 //! mode lives in [`idle`]. Modules: [`cli`] (command line), [`workload`] (requests and
-//! expected replies), [`net`] (connecting), [`worker`] (the per-thread poll loop),
-//! [`report`] (histograms, summary, JSON), [`timer`] (pacing for `--rate`). Requests are
-//! encoded and replies framed by the library's client side, [`muxd::resp::client`].
+//! expected replies), [`net`] (connecting), [`threads`] (connections per thread, ready
+//! reports), [`worker`] (the per-thread poll loop), [`report`] (histograms, summary,
+//! JSON), [`timer`] (pacing for `--rate`). Requests are encoded and replies framed by the
+//! library's client side, [`muxd::resp::client`].
 
 // Bytes from the network are never indexed or unwrapped: a bad server cannot panic us.
 #![cfg_attr(
@@ -18,6 +19,7 @@ mod cli;
 mod idle;
 mod net;
 mod report;
+mod threads;
 mod timer;
 mod worker;
 mod workload;
@@ -35,16 +37,11 @@ use muxd::ListenAddr;
 use muxd::resp::Framer;
 
 use crate::cli::{Cli, Mode, Plan, StopAt};
-use crate::net::{connect_many, ensure_fd_limit, explain};
+use crate::net::{connect_many, ensure_fd_limit, explain, thread_batch};
 use crate::report::{Latency, PROGRESS_EVERY, Progress, Report, new_histogram, printable};
+use crate::threads::{first_failure, share};
 use crate::worker::{Outcome, SAMPLES, Shared, Worker};
 use crate::workload::{Expect, Workload};
-
-/// Connections being opened at once, over all threads: well under the usual accept
-/// backlogs (muxd 1024, Redis 511).
-pub const CONNECT_BATCH: usize = 256;
-/// Descriptors needed beyond one per connection.
-pub const FD_SLACK: usize = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -75,7 +72,7 @@ fn run(plan: &Plan) -> anyhow::Result<bool> {
             rate,
             lockstep,
         } => {
-            ensure_fd_limit(plan.clients + FD_SLACK)?;
+            ensure_fd_limit(plan.clients)?;
             let mut clean = true;
             for workload in workloads {
                 let (report, samples) = run_test(plan, workload, *stop, *rate, *lockstep)?;
@@ -101,12 +98,6 @@ fn run(plan: &Plan) -> anyhow::Result<bool> {
             Ok(clean)
         }
     }
-}
-
-/// Connections `lo..hi` of `total` that thread `k` of `parts` handles.
-pub fn share(total: usize, parts: usize, k: usize) -> (usize, usize) {
-    let parts = parts.max(1);
-    (total * k / parts, total * (k + 1) / parts)
 }
 
 /// Runs one test on every thread; returns its report and samples of what went wrong.
@@ -149,7 +140,7 @@ fn run_test(
         plan.timeout,
         threads,
     ));
-    let batch = (CONNECT_BATCH / threads).max(1);
+    let batch = thread_batch(threads);
     let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<()>>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let mut gos = Vec::with_capacity(threads);
@@ -324,46 +315,3 @@ fn learn(target: &ListenAddr, request: &[u8], timeout: Duration) -> anyhow::Resu
 /// A blocking stream of either kind.
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
-
-/// Waits for `threads` threads to report that they connected; returns the first failure.
-pub(crate) fn first_failure(
-    ready: &std::sync::mpsc::Receiver<anyhow::Result<()>>,
-    threads: usize,
-    what: &str,
-) -> Option<anyhow::Error> {
-    let mut failure = None;
-    for _ in 0..threads {
-        match ready.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                failure.get_or_insert(e);
-            }
-            Err(_) => {
-                failure.get_or_insert(anyhow!("{what} stopped unexpectedly"));
-                break;
-            }
-        }
-    }
-    failure
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shares_cover_every_connection_once() {
-        for total in [1, 2, 3, 50, 101] {
-            for parts in 1..=4.min(total) {
-                let mut next = 0;
-                for k in 0..parts {
-                    let (lo, hi) = share(total, parts, k);
-                    assert_eq!(lo, next);
-                    assert!(hi > lo, "{total} over {parts}: thread {k} got none");
-                    next = hi;
-                }
-                assert_eq!(next, total);
-            }
-        }
-    }
-}

@@ -45,6 +45,17 @@ fn is_connected(stream: &Stream) -> io::Result<bool> {
 const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 const PONG: &[u8] = b"+PONG\r\n";
 
+/// Connections being opened at once, over all threads: well under the usual accept
+/// backlogs (muxd 1024, Redis 511).
+const CONNECT_BATCH: usize = 256;
+/// Descriptors needed beyond one per connection.
+const FD_SLACK: usize = 64;
+
+/// Connections each of `threads` threads opens at once (see [`connect_many`]).
+pub fn thread_batch(threads: usize) -> usize {
+    (CONNECT_BATCH / threads.max(1)).max(1)
+}
+
 /// Pause before retrying a Unix connect refused for a full backlog.
 const UNIX_RETRY: Duration = Duration::from_millis(2);
 
@@ -260,9 +271,10 @@ impl Opening {
     }
 }
 
-/// Raises the open-file limit to fit `needed` descriptors, as far as the hard limit
-/// allows; an error says how to raise it when that is not enough.
-pub fn ensure_fd_limit(needed: usize) -> anyhow::Result<()> {
+/// Raises the open-file limit to fit `connections` and a few more descriptors, as far as
+/// the hard limit allows; an error says how to raise it when that is not enough.
+pub fn ensure_fd_limit(connections: usize) -> anyhow::Result<()> {
+    let needed = connections + FD_SLACK;
     let limit = muxd::fd_limit::raise(needed).context("reading the open-file limit")?;
     if limit.soft < u64::try_from(needed).unwrap_or(u64::MAX) {
         bail!(
