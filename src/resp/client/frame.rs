@@ -147,6 +147,7 @@ impl Framer {
     }
 
     /// Whether the framer is between replies (no partial reply seen).
+    #[inline]
     pub fn is_fresh(&self) -> bool {
         self.pos == 0 && self.open.is_empty()
     }
@@ -167,6 +168,7 @@ impl Framer {
     /// # Errors
     /// Why the bytes are not RESP, as soon as bytes that can never become a valid reply
     /// are seen. The framer is then reset.
+    #[inline]
     pub fn advance(&mut self, buf: &[u8]) -> Result<Option<usize>, MalformedReply> {
         let result = self.advance_inner(buf);
         if !matches!(result, Ok(None)) {
