@@ -7,6 +7,9 @@
 //! so that Redis's protocol cases replay unchanged; where Redis is lax (it skips the two
 //! bytes after a bulk string unchecked) this decoder is strict.
 //!
+//! The [`client`] side is the other end: what a program talking to a RESP server needs,
+//! RESP3 replies included.
+//!
 //! - [`decode`]: the incremental request decoder;
 //! - [`error`]: [`RespError`], why a request is malformed;
 //! - [`inline`]: splitting an inline command into words;
