@@ -1,6 +1,6 @@
 //! The request encoder: a command's arguments as the multibulk array a server decodes.
 
-use crate::resp::Reply;
+use crate::resp::reply::Reply;
 
 /// Appends one request to `out`: `*<n>\r\n`, then each argument as `$<len>\r\n<arg>\r\n`.
 ///

@@ -28,7 +28,7 @@
 
 use std::fmt;
 
-use crate::resp::parse_int;
+use crate::resp::decode::parse_int;
 
 /// Deepest nesting of aggregates (and attributes) accepted.
 pub const MAX_DEPTH: usize = 128;

@@ -9,7 +9,7 @@ use super::frame::{
     Framer, MalformedReply, aggregate_len, blob_data, blob_len, parse_big_number, parse_boolean,
     parse_double,
 };
-use crate::resp::parse_int;
+use crate::resp::decode::parse_int;
 
 /// One reply, RESP2 or RESP3, owned.
 ///
