@@ -79,7 +79,7 @@ impl fmt::Display for MalformedReply {
             MalformedReply::BadInteger => f.write_str("invalid integer"),
             MalformedReply::BadLength(marker) => write!(f, "invalid {} length", kind(*marker)),
             MalformedReply::BulkNotTerminated => f.write_str("bulk data not ended by \\r\\n"),
-            MalformedReply::TooDeep => f.write_str("arrays nested too deeply"),
+            MalformedReply::TooDeep => f.write_str("aggregates nested too deeply"),
             MalformedReply::BadNull => f.write_str("invalid null"),
             MalformedReply::BadBoolean => f.write_str("invalid boolean"),
             MalformedReply::BadDouble => f.write_str("invalid double"),
@@ -120,6 +120,8 @@ struct Open {
 /// Feed it the buffer starting at the reply's first byte, again and again as the buffer
 /// grows, until it returns the reply's length; then drop those bytes and go on with the
 /// next reply. After an error the framer is reset, but the stream is lost: close it.
+/// [`parse`](Framer::parse) does the same and also returns the reply as a
+/// [`Value`](crate::resp::Value).
 ///
 /// # Examples
 /// ```
