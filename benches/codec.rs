@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use muxd::resp::{Reply, RespCodec, RespDecodeState};
+use muxd::resp::{Reply, RespCodec, RespDecodeState, encode_request};
 use muxd::{Codec, Decoded};
 
 const PING_INLINE: &[u8] = b"PING\r\n";
@@ -16,9 +16,8 @@ const BIG: usize = 16 * 1024;
 
 /// `SET key <len bytes>` as a multibulk request.
 fn set_request(len: usize) -> Vec<u8> {
-    let mut req = format!("*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n${len}\r\n").into_bytes();
-    req.extend(std::iter::repeat_n(b'x', len));
-    req.extend_from_slice(b"\r\n");
+    let mut req = Vec::new();
+    encode_request([&b"SET"[..], b"key", &vec![b'x'; len]], &mut req);
     req
 }
 

@@ -31,8 +31,10 @@
 //! - [`listener`]: master sockets, TCP and Unix, and the life of socket files;
 //! - [`client_table`]: the table of client handles, and the read-only view services get;
 //! - [`client`]: one client handle, its [`ClientId`] and [`ClientInfo`];
+//! - [`buffer`]: the input buffer a connection's bytes are read into and parsed from;
 //! - [`codec`]: the [`Codec`] trait: bytes to requests, responses to bytes;
-//! - [`resp`]: RESP2, the Redis protocol, as a codec;
+//! - [`resp`]: RESP2, the Redis protocol, as a codec, and its client side
+//!   ([`resp::client`]: request encoder, reply framer, reply values);
 //! - [`service`]: the [`Service`] trait and the [`Context`] it works through;
 //! - [`commands`]: the daemon's command set (`PING`, `ADD`, `CLIENT LIST`, ...);
 //! - [`stats`]: server-wide counters.
@@ -66,7 +68,7 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
 )]
 
-mod buffer;
+pub mod buffer;
 pub mod client;
 pub mod client_table;
 pub mod codec;

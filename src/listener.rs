@@ -2,7 +2,7 @@
 //! arrive.
 //!
 //! In the loop a master socket only ever becomes readable, and readable means "accept":
-//! [`Listener::accept`] turns one pending connection into a data [`Stream`] plus what is
+//! `Listener::accept` turns one pending connection into a data [`Stream`] plus what is
 //! known of its [`Peer`]. This module also owns the life of a Unix socket *file*: a stale
 //! file left by a crashed server is replaced, a path a live server answers on is refused, a
 //! path that is not a socket is never touched, and the file is removed when the listener
@@ -50,16 +50,35 @@ impl ListenAddr {
         if let Ok(addr) = text.parse::<SocketAddr>() {
             return Ok(ListenAddr::Tcp(addr));
         }
-        let addrs: Vec<SocketAddr> = text
+        let addrs = text
             .to_socket_addrs()
-            .map_err(|_| Error::invalid_address(text, "expected host:port"))?
-            .collect();
-        addrs
-            .iter()
-            .find(|a| a.is_ipv4())
-            .or_else(|| addrs.first())
-            .map(|a| ListenAddr::Tcp(*a))
+            .map_err(|_| Error::invalid_address(text, "expected host:port"))?;
+        prefer_ipv4(addrs)
+            .map(ListenAddr::Tcp)
             .ok_or_else(|| Error::invalid_address(text, "host name resolves to no address"))
+    }
+
+    /// Resolves `host` (a name, or an address with IPv6 written without brackets) and
+    /// `port` to one TCP address, chosen as [`tcp`](ListenAddr::tcp) chooses: where a
+    /// client connects to reach a server listening on that host.
+    ///
+    /// # Errors
+    /// The resolver's error, or `NotFound` when the name has no address.
+    ///
+    /// # Examples
+    /// ```
+    /// use muxd::ListenAddr;
+    ///
+    /// let addr = ListenAddr::resolve("::1", 7379)?;
+    /// assert_eq!(addr.to_string(), "tcp://[::1]:7379");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn resolve(host: &str, port: u16) -> io::Result<ListenAddr> {
+        prefer_ipv4((host, port).to_socket_addrs()?)
+            .map(ListenAddr::Tcp)
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, "host name resolves to no address")
+            })
     }
 
     /// A Unix socket path.
@@ -74,6 +93,18 @@ impl ListenAddr {
             ListenAddr::Unix(_) => ListenerKind::Unix,
         }
     }
+}
+
+/// The first IPv4 address, else the first address.
+fn prefer_ipv4(addrs: impl Iterator<Item = SocketAddr>) -> Option<SocketAddr> {
+    let mut first = None;
+    for addr in addrs {
+        if addr.is_ipv4() {
+            return Some(addr);
+        }
+        first.get_or_insert(addr);
+    }
+    first
 }
 
 impl FromStr for ListenAddr {

@@ -1,23 +1,27 @@
 //! Fuzz target for the RESP request decoder: whatever the bytes and however they are split
 //! across reads, decoding never panics, never claims more bytes than it was given, and
-//! gives the same requests (and the same error) as decoding the bytes whole.
+//! gives the same requests (and the same error) as decoding the bytes whole. The requests
+//! decoded, encoded again as a client sends them (`encode_request`), decode the same.
 //!
 //! Input layout: the first byte is a split stride (0 = whole), the rest is the stream.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use muxd::resp::{RespCodec, RespDecodeState, RespError, RespLimits};
+use muxd::resp::{RespCodec, RespDecodeState, RespError, RespLimits, encode_request};
 use muxd::{Codec, Decoded};
 
 type Outcome = (Vec<Vec<Vec<u8>>>, Option<RespError>);
 
-fn feed(input: &[u8], stride: usize) -> Outcome {
-    let mut codec = RespCodec::new(RespLimits {
-        max_bulk_len: 1024,
-        max_multibulk_len: 32,
-        max_inline_len: 128,
-    });
+/// Small limits, so that arbitrary input reaches them.
+const SMALL: RespLimits = RespLimits {
+    max_bulk_len: 1024,
+    max_multibulk_len: 32,
+    max_inline_len: 128,
+};
+
+fn feed(limits: RespLimits, input: &[u8], stride: usize) -> Outcome {
+    let mut codec = RespCodec::new(limits);
     let mut state = RespDecodeState::default();
     let mut buffer = Vec::new();
     let mut requests = Vec::new();
@@ -48,7 +52,12 @@ fuzz_target!(|data: &[u8]| {
     let Some((&stride, stream)) = data.split_first() else {
         return;
     };
-    let whole = feed(stream, 0);
-    let split = feed(stream, usize::from(stride % 17));
+    let whole = feed(SMALL, stream, 0);
+    let split = feed(SMALL, stream, usize::from(stride % 17));
     assert_eq!(whole, split);
+    let mut wire = Vec::new();
+    for request in &whole.0 {
+        encode_request(request, &mut wire);
+    }
+    assert_eq!(feed(RespLimits::default(), &wire, 0), (whole.0, None));
 });

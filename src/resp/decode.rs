@@ -7,70 +7,9 @@
 //! in its size. No length announced by the peer reserves memory: buffers grow only with
 //! bytes that actually arrived, and an announcement above the limits is refused on sight.
 
-use std::fmt;
-
+use super::error::RespError;
 use super::inline::split_inline;
 use super::{RespLimits, Span};
-
-/// A malformed request. `Display` gives the exact text sent back after `-ERR `.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RespError {
-    /// `*n` with `n` not a number or above the limit.
-    InvalidMultibulkLength,
-    /// `$n` with `n` not a number, negative, or above the limit.
-    InvalidBulkLength,
-    /// A multibulk element does not start with `$`; holds the byte found instead.
-    ExpectedDollar(u8),
-    /// A `*n` line longer than the inline limit.
-    TooBigMultibulkCount,
-    /// A `$n` line longer than the inline limit.
-    TooBigBulkCount,
-    /// An inline command longer than the inline limit.
-    TooBigInline,
-    /// An inline command with an unterminated quote or a closing quote glued to a word.
-    UnbalancedQuotes,
-    /// An inline command containing a raw NUL byte.
-    NulInInline,
-    /// A `\r` that is not followed by `\n` at the end of a `*n` or `$n` line.
-    ExpectedLineFeed,
-    /// Bulk data not followed by `\r\n`.
-    BulkNotTerminated,
-}
-
-impl fmt::Display for RespError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Protocol error: ")?;
-        match self {
-            RespError::InvalidMultibulkLength => f.write_str("invalid multibulk length"),
-            RespError::InvalidBulkLength => f.write_str("invalid bulk length"),
-            RespError::ExpectedDollar(b) => {
-                f.write_str("expected '$', got '")?;
-                write_byte(f, *b)?;
-                f.write_str("'")
-            }
-            RespError::TooBigMultibulkCount => f.write_str("too big mbulk count string"),
-            RespError::TooBigBulkCount => f.write_str("too big bulk count string"),
-            RespError::TooBigInline => f.write_str("too big inline request"),
-            RespError::UnbalancedQuotes => f.write_str("unbalanced quotes in request"),
-            RespError::NulInInline => f.write_str("NUL byte in inline request"),
-            RespError::ExpectedLineFeed => f.write_str("expected '\\n' after '\\r'"),
-            RespError::BulkNotTerminated => f.write_str("expected '\\r\\n' after bulk data"),
-        }
-    }
-}
-
-impl std::error::Error for RespError {}
-
-/// A byte as Redis prints it with `%c`, except that non-printable bytes are escaped so the
-/// error line stays one valid line.
-fn write_byte(f: &mut fmt::Formatter<'_>, b: u8) -> fmt::Result {
-    if b.is_ascii_graphic() || b == b' ' {
-        write!(f, "{}", b as char)
-    } else {
-        write!(f, "\\x{b:02x}")
-    }
-}
 
 /// A client's progress through a request that has not fully arrived yet.
 ///
@@ -320,7 +259,7 @@ pub fn parse_int(digits: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::codec::{Codec, Decoded};
-    use crate::resp::RespCodec;
+    use crate::resp::{RespCodec, encode_request};
 
     /// Decodes everything in `input`, fed whole: requests as word lists, or the error.
     fn decode_all(codec: &mut RespCodec, input: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, RespError> {
@@ -546,11 +485,8 @@ mod tests {
 
     #[test]
     fn many_arguments_decode() {
-        let mut input = b"*20000\r\n".to_vec();
-        for i in 0..20000 {
-            let word = i.to_string();
-            input.extend_from_slice(format!("${}\r\n{word}\r\n", word.len()).as_bytes());
-        }
+        let mut input = Vec::new();
+        encode_request((0..20000).map(|i| i.to_string()), &mut input);
         let mut codec = RespCodec::default();
         let got = decode_all(&mut codec, &input).unwrap();
         assert_eq!(got.len(), 1);
@@ -592,7 +528,7 @@ mod properties {
 
     use super::*;
     use crate::codec::{Codec, Decoded};
-    use crate::resp::RespCodec;
+    use crate::resp::{RespCodec, encode_request};
 
     type Requests = Vec<Vec<Vec<u8>>>;
 
@@ -643,16 +579,6 @@ mod properties {
             }
         }
         (requests, None)
-    }
-
-    fn multibulk(words: &[Vec<u8>]) -> Vec<u8> {
-        let mut out = format!("*{}\r\n", words.len()).into_bytes();
-        for w in words {
-            out.extend_from_slice(format!("${}\r\n", w.len()).as_bytes());
-            out.extend_from_slice(w);
-            out.extend_from_slice(b"\r\n");
-        }
-        out
     }
 
     /// An inline command line that `split_inline` reads back as `words` (double quotes
@@ -731,7 +657,7 @@ mod properties {
                 if as_inline[i] {
                     input.extend_from_slice(&inline(words));
                 } else {
-                    input.extend_from_slice(&multibulk(words));
+                    encode_request(words, &mut input);
                 }
             }
             let (decoded, error) = feed_with(RespLimits::default(), &input, &cuts);

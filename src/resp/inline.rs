@@ -8,7 +8,7 @@
 //! and silently drops the rest of the line, a raw NUL byte is refused.
 
 use super::Span;
-use super::decode::RespError;
+use super::error::RespError;
 
 /// Splits `line` (without its line end) into words, written one after another into `out`,
 /// with their positions in `spans`. Both are cleared first.

@@ -7,18 +7,27 @@
 //! so that Redis's protocol cases replay unchanged; where Redis is lax (it skips the two
 //! bytes after a bulk string unchecked) this decoder is strict.
 //!
-//! - [`decode`]: the incremental request decoder and its [`RespError`]s;
+//! The [`client`] side is the other end: what a program talking to a RESP server needs,
+//! RESP3 replies included.
+//!
+//! - [`decode`]: the incremental request decoder;
+//! - [`error`]: [`RespError`], why a request is malformed;
 //! - [`inline`]: splitting an inline command into words;
-//! - [`reply`]: [`Reply`] and its encoding.
+//! - [`reply`]: [`Reply`] and its encoding;
+//! - [`client`]: the client side: [`encode_request`], the reply [`Framer`], [`Value`].
 
+pub mod client;
 pub mod decode;
+pub mod error;
 pub mod inline;
 pub mod reply;
 
 use std::fmt;
 
 use crate::codec::{Codec, Decoded};
-pub use decode::{RespDecodeState, RespError, parse_int};
+pub use client::{Framer, MalformedReply, Value, encode_request};
+pub use decode::{RespDecodeState, parse_int};
+pub use error::RespError;
 pub use reply::Reply;
 
 /// Size limits the decoder enforces as soon as a header announces a size.

@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use muxd::resp::{Framer, Value, encode_request};
+
 /// How long any single wait in a test may take before it counts as a failure.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -261,7 +263,7 @@ pub fn run_failing(args: &[&str]) -> (ExitStatus, String, String) {
     }
 }
 
-/// A RESP reply as a test sees it.
+/// A RESP2 reply as a test sees it: the library's [`Value`] with text as `String`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     Simple(String),
@@ -291,6 +293,35 @@ impl Reply {
     }
 }
 
+impl TryFrom<Value> for Reply {
+    type Error = io::Error;
+
+    /// The RESP2 kinds; text must be UTF-8, and RESP3 kinds are refused (muxd speaks
+    /// RESP2: read those with [`Client::try_read_value`]).
+    fn try_from(value: Value) -> io::Result<Reply> {
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|_| bad("non-utf8 text"));
+        Ok(match value {
+            Value::Simple(s) => Reply::Simple(text(s)?),
+            Value::Error(s) => Reply::Error(text(s)?),
+            Value::Integer(n) => Reply::Int(n),
+            Value::Bulk(b) => Reply::Bulk(b),
+            Value::Null => Reply::Nil,
+            Value::NullArray => Reply::NilArray,
+            Value::Array(items) => Reply::Array(
+                items
+                    .into_iter()
+                    .map(Reply::try_from)
+                    .collect::<io::Result<_>>()?,
+            ),
+            other => return Err(bad(&format!("a RESP3 reply: {other:?}"))),
+        })
+    }
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
+}
+
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
@@ -299,7 +330,10 @@ enum Stream {
 /// A blocking RESP client with a read timeout.
 pub struct Client {
     stream: Stream,
+    /// Bytes received and not yet parsed into a reply.
     buf: Vec<u8>,
+    /// Progress through the reply at the start of `buf`.
+    framer: Framer,
 }
 
 impl Client {
@@ -311,6 +345,7 @@ impl Client {
         Client {
             stream: Stream::Tcp(stream),
             buf: Vec::new(),
+            framer: Framer::new(),
         }
     }
 
@@ -321,6 +356,7 @@ impl Client {
         Client {
             stream: Stream::Unix(stream),
             buf: Vec::new(),
+            framer: Framer::new(),
         }
     }
 
@@ -367,17 +403,27 @@ impl Client {
         Ok(n)
     }
 
-    /// Reads one reply; `Err(UnexpectedEof)` if the server closed first.
-    pub fn try_read_reply(&mut self) -> io::Result<Reply> {
+    /// Reads one reply, of any RESP2 or RESP3 kind; `Err(UnexpectedEof)` if the server
+    /// closed first.
+    pub fn try_read_value(&mut self) -> io::Result<Value> {
         loop {
-            if let Some((reply, used)) = parse_reply(&self.buf)? {
-                self.buf.drain(..used);
-                return Ok(reply);
+            match self.framer.parse(&self.buf) {
+                Ok(Some((value, used))) => {
+                    self.buf.drain(..used);
+                    return Ok(value);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             }
             if self.read_more()? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
+    }
+
+    /// Reads one reply; `Err(UnexpectedEof)` if the server closed first.
+    pub fn try_read_reply(&mut self) -> io::Result<Reply> {
+        self.try_read_value().and_then(Reply::try_from)
     }
 
     #[track_caller]
@@ -410,6 +456,7 @@ impl Client {
     #[track_caller]
     pub fn expect_closed(&mut self) {
         self.buf.clear();
+        self.framer.reset();
         match self.read_more() {
             Ok(0) => {}
             Ok(_) => panic!(
@@ -443,64 +490,18 @@ impl Client {
 
 /// Encodes a multibulk request.
 pub fn encode(words: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", words.len()).into_bytes();
-    for w in words {
-        out.extend_from_slice(format!("${}\r\n", w.len()).as_bytes());
-        out.extend_from_slice(w);
-        out.extend_from_slice(b"\r\n");
-    }
+    let mut out = Vec::new();
+    encode_request(words, &mut out);
     out
 }
 
 /// Parses one reply from the front of `buf`: `Ok(None)` if incomplete.
 pub fn parse_reply(buf: &[u8]) -> io::Result<Option<(Reply, usize)>> {
-    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
-    let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else {
-        return Ok(None);
-    };
-    let line = std::str::from_utf8(&buf[1..line_end]).map_err(|_| bad("non-utf8 header"))?;
-    let next = line_end + 2;
-    let reply = match buf[0] {
-        b'+' => (Reply::Simple(line.to_owned()), next),
-        b'-' => (Reply::Error(line.to_owned()), next),
-        b':' => (Reply::Int(line.parse().map_err(|_| bad("int"))?), next),
-        b'$' => {
-            let len: i64 = line.parse().map_err(|_| bad("bulk len"))?;
-            if len < 0 {
-                (Reply::Nil, next)
-            } else {
-                let end = next + len as usize;
-                if buf.len() < end + 2 {
-                    return Ok(None);
-                }
-                if &buf[end..end + 2] != b"\r\n" {
-                    return Err(bad("bulk terminator"));
-                }
-                (Reply::Bulk(buf[next..end].to_vec()), end + 2)
-            }
-        }
-        b'*' => {
-            let len: i64 = line.parse().map_err(|_| bad("array len"))?;
-            if len < 0 {
-                (Reply::NilArray, next)
-            } else {
-                let mut items = Vec::new();
-                let mut pos = next;
-                for _ in 0..len {
-                    match parse_reply(&buf[pos..])? {
-                        Some((item, used)) => {
-                            items.push(item);
-                            pos += used;
-                        }
-                        None => return Ok(None),
-                    }
-                }
-                (Reply::Array(items), pos)
-            }
-        }
-        other => return Err(bad(&format!("unexpected reply type byte {other:#x}"))),
-    };
-    Ok(Some(reply))
+    match Value::parse(buf) {
+        Ok(Some((value, used))) => Ok(Some((Reply::try_from(value)?, used))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+    }
 }
 
 /// CPU time (user + system) the process has used, in seconds, from `/proc/PID/stat`.

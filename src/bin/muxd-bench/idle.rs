@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow};
 use mio::{Events, Interest, Poll, Token};
 
-use crate::args::Config;
-use crate::net::{Stream, connect_many};
-use crate::reply::printable;
-use crate::{CONNECT_BATCH, FD_SLACK, share};
+use crate::cli::Plan;
+use crate::net::{Stream, connect_many, ensure_fd_limit, thread_batch};
+use crate::report::printable;
+use crate::threads::{first_failure, share};
 
 /// How often holding threads and the main thread look at the stop flag.
 const CHECK_EVERY: Duration = Duration::from_millis(50);
@@ -36,21 +36,21 @@ struct Held {
 }
 
 /// Runs idle mode; `Ok(true)` when every connection stayed open to the end.
-pub fn run(config: &Config, count: usize, hold: Option<Duration>) -> anyhow::Result<bool> {
-    crate::net::ensure_fd_limit(count + FD_SLACK)?;
+pub fn run(plan: &Plan, count: usize, hold: Option<Duration>) -> anyhow::Result<bool> {
+    ensure_fd_limit(count)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("installing signal handlers")?;
     }
-    let threads = config.threads;
-    let batch = (CONNECT_BATCH / threads).max(1);
+    let threads = plan.threads;
+    let batch = thread_batch(threads);
     let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<()>>();
     let mut handles = Vec::with_capacity(threads);
     for t in 0..threads {
         let (lo, hi) = share(count, threads, t);
-        let target = config.target.clone();
-        let timeout = config.timeout;
+        let target = plan.target.clone();
+        let timeout = plan.timeout;
         let ready_tx = ready_tx.clone();
         let stop = Arc::clone(&stop);
         let handle = thread::Builder::new()
@@ -72,7 +72,7 @@ pub fn run(config: &Config, count: usize, hold: Option<Duration>) -> anyhow::Res
         handles.push(handle);
     }
     drop(ready_tx);
-    if let Some(e) = crate::first_failure(&ready_rx, threads, "a connecting thread") {
+    if let Some(e) = first_failure(&ready_rx, threads, "a connecting thread") {
         stop.store(true, Ordering::Relaxed);
         for h in handles {
             let _ = h.join();

@@ -3,10 +3,11 @@
 //! For each test: learn the expected reply if it is a `--command`, connect every thread's
 //! share of the connections, start all threads at one instant, print progress once a
 //! second while they run, then merge their histograms and counts into one report. Idle
-//! mode lives in [`idle`]. Modules: [`args`] (command line), [`workload`] (requests and
-//! expected replies), [`net`] (targets, connecting), [`worker`] (the per-thread poll loop),
-//! [`reply`] (the reply parser), [`report`] (histograms, summary, JSON), [`timer`]
-//! (pacing for `--rate`).
+//! mode lives in [`idle`]. Modules: [`cli`] (command line), [`workload`] (requests and
+//! expected replies), [`net`] (connecting), [`threads`] (connections per thread, ready
+//! reports), [`worker`] (the per-thread poll loop), [`report`] (histograms, summary,
+//! JSON), [`timer`] (pacing for `--rate`). Requests are encoded and replies framed by the
+//! library's client side, [`muxd::resp::client`].
 
 // Bytes from the network are never indexed or unwrapped: a bad server cannot panic us.
 #![cfg_attr(
@@ -14,11 +15,11 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
 )]
 
-mod args;
+mod cli;
 mod idle;
 mod net;
-mod reply;
 mod report;
+mod threads;
 mod timer;
 mod worker;
 mod workload;
@@ -32,30 +33,26 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::Parser;
+use muxd::ListenAddr;
+use muxd::resp::Framer;
 
-use crate::args::{Args, Config, Mode, StopAt};
-use crate::net::{Target, connect_many, ensure_fd_limit, explain};
-use crate::reply::{Framer, printable};
-use crate::report::{Latency, PROGRESS_EVERY, Progress, Report, new_histogram};
+use crate::cli::{Cli, Mode, Plan, StopAt};
+use crate::net::{connect_many, ensure_fd_limit, explain, thread_batch};
+use crate::report::{Latency, PROGRESS_EVERY, Progress, Report, new_histogram, printable};
+use crate::threads::{first_failure, share};
 use crate::worker::{Outcome, SAMPLES, Shared, Worker};
 use crate::workload::{Expect, Workload};
 
-/// Connections being opened at once, over all threads: well under the usual accept
-/// backlogs (muxd 1024, Redis 511).
-pub const CONNECT_BATCH: usize = 256;
-/// Descriptors needed beyond one per connection.
-pub const FD_SLACK: usize = 64;
-
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let config = match args.config() {
-        Ok(config) => config,
+    let cli = Cli::parse();
+    let plan = match cli.plan() {
+        Ok(plan) => plan,
         Err(e) => {
             eprintln!("muxd-bench: {e:#}");
             return ExitCode::from(2);
         }
     };
-    match run(&config) {
+    match run(&plan) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -65,22 +62,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs what the configuration asks; `Ok(false)` when errors or wrong replies occurred.
-fn run(config: &Config) -> anyhow::Result<bool> {
-    match &config.mode {
-        Mode::Idle { count, hold } => idle::run(config, *count, *hold),
+/// Runs what the plan says; `Ok(false)` when errors or wrong replies occurred.
+fn run(plan: &Plan) -> anyhow::Result<bool> {
+    match &plan.mode {
+        Mode::Idle { count, hold } => idle::run(plan, *count, *hold),
         Mode::Load {
             workloads,
             stop,
             rate,
             lockstep,
         } => {
-            ensure_fd_limit(config.clients + FD_SLACK)?;
+            ensure_fd_limit(plan.clients)?;
             let mut clean = true;
             for workload in workloads {
-                let (report, samples) = run_test(config, workload, *stop, *rate, *lockstep)?;
+                let (report, samples) = run_test(plan, workload, *stop, *rate, *lockstep)?;
                 let mut out = std::io::stdout().lock();
-                if config.json {
+                if plan.json {
                     writeln!(out, "{}", report.to_json())?;
                 } else {
                     write!(out, "{}", report.to_text())?;
@@ -103,15 +100,9 @@ fn run(config: &Config) -> anyhow::Result<bool> {
     }
 }
 
-/// Connections `lo..hi` of `total` that thread `k` of `parts` handles.
-pub fn share(total: usize, parts: usize, k: usize) -> (usize, usize) {
-    let parts = parts.max(1);
-    (total * k / parts, total * (k + 1) / parts)
-}
-
 /// Runs one test on every thread; returns its report and samples of what went wrong.
 fn run_test(
-    config: &Config,
+    plan: &Plan,
     workload: &Workload,
     stop: StopAt,
     rate: Option<f64>,
@@ -120,9 +111,9 @@ fn run_test(
     let expect = match &workload.expect {
         Some(expect) => expect.clone(),
         None => {
-            let learned = learn(&config.target, &workload.request, config.timeout)
+            let learned = learn(&plan.target, &workload.request, plan.timeout)
                 .with_context(|| format!("learning the reply to {:?}", workload.name))?;
-            if !config.quiet {
+            if !plan.quiet {
                 eprintln!(
                     "muxd-bench: {}: expecting \"{}\" (the first reply){}",
                     workload.name,
@@ -137,30 +128,30 @@ fn run_test(
             Expect::Exact(learned)
         }
     };
-    let threads = config.threads;
+    let threads = plan.threads;
     let shared = Arc::new(Shared::new(
         &workload.request,
         expect,
-        config.pipeline,
-        config.clients,
+        plan.pipeline,
+        plan.clients,
         stop,
         rate,
         lockstep,
-        config.timeout,
+        plan.timeout,
         threads,
     ));
-    let batch = (CONNECT_BATCH / threads).max(1);
+    let batch = thread_batch(threads);
     let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<()>>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let mut gos = Vec::with_capacity(threads);
     let mut handles = Vec::with_capacity(threads);
     for t in 0..threads {
-        let (lo, hi) = share(config.clients, threads, t);
+        let (lo, hi) = share(plan.clients, threads, t);
         let (go_tx, go_rx) = mpsc::channel::<Option<Instant>>();
         gos.push(go_tx);
         let shared = Arc::clone(&shared);
-        let target = config.target.clone();
-        let timeout = config.timeout;
+        let target = plan.target.clone();
+        let timeout = plan.timeout;
         let ready_tx = ready_tx.clone();
         let done_tx = done_tx.clone();
         let handle = thread::Builder::new()
@@ -207,7 +198,7 @@ fn run_test(
     for go in &gos {
         let _ = go.send(Some(start));
     }
-    let mut progress = Progress::new(&workload.name, start, config.quiet);
+    let mut progress = Progress::new(&workload.name, start, plan.quiet);
     let mut next_tick = start + PROGRESS_EVERY;
     loop {
         let wait = next_tick.saturating_duration_since(Instant::now());
@@ -249,9 +240,9 @@ fn run_test(
     let seconds = if requests > 0 { last_reply } else { ended };
     let report = Report {
         test: workload.name.clone(),
-        target: config.target.to_string(),
-        clients: config.clients,
-        pipeline: config.pipeline,
+        target: plan.target.to_string(),
+        clients: plan.clients,
+        pipeline: plan.pipeline,
         threads,
         requests,
         errors,
@@ -278,16 +269,16 @@ fn distinct(samples: Vec<String>) -> Vec<String> {
 }
 
 /// Sends `request` once on a connection of its own and returns the complete reply.
-fn learn(target: &Target, request: &[u8], timeout: Duration) -> anyhow::Result<Vec<u8>> {
+fn learn(target: &ListenAddr, request: &[u8], timeout: Duration) -> anyhow::Result<Vec<u8>> {
     let mut stream: Box<dyn ReadWrite> = match target {
-        Target::Tcp(addr) => {
+        ListenAddr::Tcp(addr) => {
             let s = std::net::TcpStream::connect_timeout(addr, timeout)
                 .map_err(|e| explain(target, e))?;
             s.set_read_timeout(Some(timeout))?;
             s.set_write_timeout(Some(timeout))?;
             Box::new(s)
         }
-        Target::Unix(path) => {
+        ListenAddr::Unix(path) => {
             let s =
                 std::os::unix::net::UnixStream::connect(path).map_err(|e| explain(target, e))?;
             s.set_read_timeout(Some(timeout))?;
@@ -324,46 +315,3 @@ fn learn(target: &Target, request: &[u8], timeout: Duration) -> anyhow::Result<V
 /// A blocking stream of either kind.
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
-
-/// Waits for `threads` threads to report that they connected; returns the first failure.
-pub(crate) fn first_failure(
-    ready: &std::sync::mpsc::Receiver<anyhow::Result<()>>,
-    threads: usize,
-    what: &str,
-) -> Option<anyhow::Error> {
-    let mut failure = None;
-    for _ in 0..threads {
-        match ready.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                failure.get_or_insert(e);
-            }
-            Err(_) => {
-                failure.get_or_insert(anyhow!("{what} stopped unexpectedly"));
-                break;
-            }
-        }
-    }
-    failure
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shares_cover_every_connection_once() {
-        for total in [1, 2, 3, 50, 101] {
-            for parts in 1..=4.min(total) {
-                let mut next = 0;
-                for k in 0..parts {
-                    let (lo, hi) = share(total, parts, k);
-                    assert_eq!(lo, next);
-                    assert!(hi > lo, "{total} over {parts}: thread {k} got none");
-                    next = hi;
-                }
-                assert_eq!(next, total);
-            }
-        }
-    }
-}

@@ -1,67 +1,29 @@
-//! Where the server is and how to reach it: the [`Target`], the [`Stream`] type over TCP
-//! and Unix sockets, and [`connect_many`], which opens connections in batches so that
-//! thousands of them never overflow the server's accept backlog.
+//! How to reach the server (its [`ListenAddr`]): the [`Stream`] type over TCP and Unix
+//! sockets, and [`connect_many`], which opens connections in batches so that thousands of
+//! them never overflow the server's accept backlog.
 
-use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use mio::net::{TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token};
+use muxd::ListenAddr;
 
-use crate::reply::printable;
-
-/// The server: a TCP address or a Unix socket path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-}
-
-impl Target {
-    /// Resolves `host` (a name or an address) and `port`. The first IPv4 address wins
-    /// (`localhost` then means 127.0.0.1, where servers listen by default), else the
-    /// first address.
-    pub fn resolve(host: &str, port: u16) -> anyhow::Result<Target> {
-        let addrs: Vec<SocketAddr> = (host, port)
-            .to_socket_addrs()
-            .with_context(|| format!("cannot resolve host {host:?}"))?
-            .collect();
-        addrs
-            .iter()
-            .find(|a| a.is_ipv4())
-            .or_else(|| addrs.first())
-            .copied()
-            .map(Target::Tcp)
-            .ok_or_else(|| anyhow!("host {host:?} has no address"))
-    }
-}
-
-impl fmt::Display for Target {
-    /// `tcp://127.0.0.1:7379`, `tcp://[::1]:7379` or `unix:///tmp/muxd.sock`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Tcp(addr) => write!(f, "tcp://{addr}"),
-            Target::Unix(path) => write!(f, "unix://{}", path.display()),
-        }
-    }
-}
+use crate::report::printable;
 
 /// A connected, non-blocking socket to the server: the library's own stream type.
 pub use muxd::Stream;
 
 /// Starts connecting (non-blocking); TCP sockets get `TCP_NODELAY`.
-fn connect_stream(target: &Target) -> io::Result<Stream> {
+fn connect_stream(target: &ListenAddr) -> io::Result<Stream> {
     match target {
-        Target::Tcp(addr) => {
+        ListenAddr::Tcp(addr) => {
             let stream = TcpStream::connect(*addr)?;
             stream.set_nodelay(true)?;
             Ok(Stream::Tcp(stream))
         }
-        Target::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
+        ListenAddr::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
     }
 }
 
@@ -82,6 +44,17 @@ fn is_connected(stream: &Stream) -> io::Result<bool> {
 /// `PING` as a multibulk request, and the reply every RESP server gives it.
 const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 const PONG: &[u8] = b"+PONG\r\n";
+
+/// Connections being opened at once, over all threads: well under the usual accept
+/// backlogs (muxd 1024, Redis 511).
+const CONNECT_BATCH: usize = 256;
+/// Descriptors needed beyond one per connection.
+const FD_SLACK: usize = 64;
+
+/// Connections each of `threads` threads opens at once (see [`connect_many`]).
+pub fn thread_batch(threads: usize) -> usize {
+    (CONNECT_BATCH / threads.max(1)).max(1)
+}
 
 /// Pause before retrying a Unix connect refused for a full backlog.
 const UNIX_RETRY: Duration = Duration::from_millis(2);
@@ -107,7 +80,7 @@ struct Opening {
 /// server has accepted others) is retried after a short sleep. Any other failure, or a
 /// batch making no progress for `timeout`, is an error naming the target.
 pub fn connect_many(
-    target: &Target,
+    target: &ListenAddr,
     count: usize,
     batch: usize,
     ping: bool,
@@ -187,7 +160,7 @@ pub fn connect_many(
 /// `accepted_before`: the server has already accepted a connection of this run, so a
 /// refused Unix connect means a full backlog rather than no server.
 fn start_connect(
-    target: &Target,
+    target: &ListenAddr,
     accepted_before: bool,
     deadline: Instant,
 ) -> anyhow::Result<Stream> {
@@ -195,7 +168,7 @@ fn start_connect(
         match connect_stream(target) {
             Ok(stream) => return Ok(stream),
             Err(e) => {
-                let full = matches!(target, Target::Unix(_))
+                let full = matches!(target, ListenAddr::Unix(_))
                     && (e.kind() == io::ErrorKind::WouldBlock
                         || (accepted_before && e.kind() == io::ErrorKind::ConnectionRefused));
                 if full && Instant::now() < deadline {
@@ -209,7 +182,7 @@ fn start_connect(
 }
 
 /// The connect error with the target and a hint for the usual causes.
-pub fn explain(target: &Target, e: io::Error) -> anyhow::Error {
+pub fn explain(target: &ListenAddr, e: io::Error) -> anyhow::Error {
     let hint = match e.kind() {
         io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => " (is the server running?)",
         _ if e.raw_os_error() == Some(libc::EMFILE) => " (raise the open-file limit: ulimit -n)",
@@ -298,9 +271,10 @@ impl Opening {
     }
 }
 
-/// Raises the open-file limit to fit `needed` descriptors, as far as the hard limit
-/// allows; an error says how to raise it when that is not enough.
-pub fn ensure_fd_limit(needed: usize) -> anyhow::Result<()> {
+/// Raises the open-file limit to fit `connections` and a few more descriptors, as far as
+/// the hard limit allows; an error says how to raise it when that is not enough.
+pub fn ensure_fd_limit(connections: usize) -> anyhow::Result<()> {
+    let needed = connections + FD_SLACK;
     let limit = muxd::fd_limit::raise(needed).context("reading the open-file limit")?;
     if limit.soft < u64::try_from(needed).unwrap_or(u64::MAX) {
         bail!(
@@ -314,24 +288,26 @@ pub fn ensure_fd_limit(needed: usize) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     #[test]
     fn targets_print_as_urls() {
         assert_eq!(
-            Target::resolve("127.0.0.1", 7379).unwrap().to_string(),
+            ListenAddr::resolve("127.0.0.1", 7379).unwrap().to_string(),
             "tcp://127.0.0.1:7379"
         );
         assert_eq!(
-            Target::resolve("::1", 6379).unwrap().to_string(),
+            ListenAddr::resolve("::1", 6379).unwrap().to_string(),
             "tcp://[::1]:6379"
         );
         assert_eq!(
-            Target::resolve("localhost", 6379).unwrap().to_string(),
+            ListenAddr::resolve("localhost", 6379).unwrap().to_string(),
             "tcp://127.0.0.1:6379"
         );
         assert_eq!(
-            Target::Unix(PathBuf::from("/tmp/m.sock")).to_string(),
+            ListenAddr::Unix(PathBuf::from("/tmp/m.sock")).to_string(),
             "unix:///tmp/m.sock"
         );
     }
@@ -341,7 +317,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let e = connect_many(&Target::Tcp(addr), 3, 2, false, Duration::from_secs(5))
+        let e = connect_many(&ListenAddr::Tcp(addr), 3, 2, false, Duration::from_secs(5))
             .map(drop)
             .map_err(|e| format!("{e:#}"))
             .unwrap_err();
@@ -350,7 +326,7 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("none.sock");
-        let e = connect_many(&Target::Unix(path), 1, 1, true, Duration::from_secs(5))
+        let e = connect_many(&ListenAddr::Unix(path), 1, 1, true, Duration::from_secs(5))
             .map(drop)
             .map_err(|e| format!("{e:#}"))
             .unwrap_err();
@@ -374,7 +350,8 @@ mod tests {
             }
             held
         });
-        let streams = connect_many(&Target::Tcp(addr), 5, 2, true, Duration::from_secs(5)).unwrap();
+        let streams =
+            connect_many(&ListenAddr::Tcp(addr), 5, 2, true, Duration::from_secs(5)).unwrap();
         assert_eq!(streams.len(), 5);
         assert_eq!(server.join().unwrap().len(), 5);
     }

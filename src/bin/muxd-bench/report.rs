@@ -1,5 +1,6 @@
 //! What a run reports: the latency histogram, the per-test summary (text or one JSON
-//! object per line, written by hand: it is one flat object), and the progress line.
+//! object per line, written by hand: it is one flat object), the progress line, and
+//! [`printable`], how the bytes of a reply are shown in messages.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -229,6 +230,27 @@ pub fn progress_line(name: &str, count: u64, rate: f64) -> String {
     format!("{name}: {count} requests, {rate:.0} requests/s")
 }
 
+/// A reply as it can be printed on one line: at most `max` bytes, control bytes and
+/// non-ASCII escaped (`\r\n` shows as `\r\n`).
+pub fn printable(bytes: &[u8], max: usize) -> String {
+    let mut out = String::new();
+    for &b in bytes.iter().take(max) {
+        match b {
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    if bytes.len() > max {
+        out.push_str(&format!("... ({} bytes)", bytes.len()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,5 +344,12 @@ mod tests {
             progress_line("echo", 523000, 1043210.4),
             "echo: 523000 requests, 1043210 requests/s"
         );
+    }
+
+    #[test]
+    fn printable_escapes_and_truncates() {
+        assert_eq!(printable(b"+PONG\r\n", 64), "+PONG\\r\\n");
+        assert_eq!(printable(b"\x01\"", 64), "\\x01\\\"");
+        assert_eq!(printable(b"abcdef", 3), "abc... (6 bytes)");
     }
 }

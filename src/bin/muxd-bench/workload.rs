@@ -12,6 +12,7 @@
 use std::fmt;
 
 use anyhow::bail;
+use muxd::resp::{Reply, encode_request};
 
 /// One of the built-in tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,18 +77,14 @@ impl Workload {
     pub fn builtin(test: Test, data_size: usize) -> Workload {
         let (request, expect) = match test {
             Test::PingInline => (b"PING\r\n".to_vec(), Expect::Exact(b"+PONG\r\n".to_vec())),
-            Test::PingMbulk => (
-                encode_request(&[b"PING"]),
-                Expect::Exact(b"+PONG\r\n".to_vec()),
-            ),
+            Test::PingMbulk => (request(["PING"]), Expect::Exact(b"+PONG\r\n".to_vec())),
             Test::Echo => {
                 let payload = vec![b'x'; data_size];
-                (
-                    encode_request(&[b"ECHO", &payload]),
-                    Expect::Exact(encode_bulk(&payload)),
-                )
+                let mut bulk = Vec::new();
+                Reply::Bulk(&payload).encode(&mut bulk);
+                (request([&b"ECHO"[..], &payload]), Expect::Exact(bulk))
             }
-            Test::Add => (encode_request(&[b"ADD", b"1"]), Expect::Counter),
+            Test::Add => (request(["ADD", "1"]), Expect::Counter),
         };
         Workload {
             name: test.name().to_owned(),
@@ -98,36 +95,26 @@ impl Workload {
 
     /// `--command`: `line` split on spaces; the expected reply is learned later.
     pub fn command(line: &str) -> anyhow::Result<Workload> {
-        let words: Vec<&[u8]> = line
-            .split(' ')
-            .filter(|w| !w.is_empty())
-            .map(str::as_bytes)
-            .collect();
-        if words.is_empty() {
+        let mut words = line.split(' ').filter(|w| !w.is_empty()).peekable();
+        if words.peek().is_none() {
             bail!("--command needs at least a command name");
         }
         Ok(Workload {
             name: line.trim().to_owned(),
-            request: encode_request(&words),
+            request: request(words),
             expect: None,
         })
     }
 }
 
-/// `*<n>\r\n` then each word as `$<len>\r\n<word>\r\n`.
-pub fn encode_request(words: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", words.len()).into_bytes();
-    for word in words {
-        out.extend_from_slice(&encode_bulk(word));
-    }
-    out
-}
-
-/// `$<len>\r\n<data>\r\n`.
-pub fn encode_bulk(data: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", data.len()).into_bytes();
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
+/// One request: the words as a multibulk array.
+fn request<I>(words: I) -> Vec<u8>
+where
+    I: IntoIterator,
+    I::Item: AsRef<[u8]>,
+{
+    let mut out = Vec::new();
+    encode_request(words, &mut out);
     out
 }
 

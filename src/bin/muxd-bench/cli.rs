@@ -1,13 +1,13 @@
 //! The command line: redis-benchmark's flags where it has them, checked and turned into a
-//! [`Config`] the rest of the tool runs from.
+//! [`Plan`] the rest of the tool runs from.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{ArgAction, Parser};
+use muxd::ListenAddr;
 
-use crate::net::Target;
 use crate::workload::{Test, Workload, parse_tests};
 
 /// muxd-bench: a load generator for muxd and any RESP (Redis protocol) server.
@@ -55,7 +55,7 @@ use crate::workload::{Test, Workload, parse_tests};
     verbatim_doc_comment,
     disable_help_flag = true
 )]
-pub struct Args {
+pub struct Cli {
     /// Server host name or address.
     #[arg(short = 'h', long = "host", default_value = "127.0.0.1")]
     pub host: String,
@@ -169,10 +169,10 @@ pub enum Mode {
     },
 }
 
-/// The checked configuration.
+/// What the tool will do: the flags, checked.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    pub target: Target,
+pub struct Plan {
+    pub target: ListenAddr,
     pub clients: usize,
     pub pipeline: usize,
     /// Threads really used: never more than there are connections.
@@ -190,12 +190,13 @@ const MAX_DATA_SIZE: usize = 512 * 1024 * 1024;
 /// Largest buffer of pipelined requests one connection may need.
 const MAX_BATCH_BYTES: usize = 1 << 30;
 
-impl Args {
-    /// Checks the flags and builds the configuration (resolving the host name).
-    pub fn config(&self) -> anyhow::Result<Config> {
+impl Cli {
+    /// Checks the flags and builds the plan (resolving the host name).
+    pub fn plan(&self) -> anyhow::Result<Plan> {
         let target = match &self.socket {
-            Some(path) => Target::Unix(path.clone()),
-            None => Target::resolve(&self.host, self.port)?,
+            Some(path) => ListenAddr::Unix(path.clone()),
+            None => ListenAddr::resolve(&self.host, self.port)
+                .with_context(|| format!("cannot resolve host {:?}", self.host))?,
         };
         let timeout = seconds("--timeout", self.timeout)?;
         let duration = self
@@ -276,7 +277,7 @@ impl Args {
                 }
             }
         };
-        Ok(Config {
+        Ok(Plan {
             target,
             clients: connections,
             pipeline: self.pipeline.max(1),
@@ -302,22 +303,22 @@ mod tests {
     use crate::workload::Expect;
     use clap::CommandFactory;
 
-    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
-        Args::try_parse_from(std::iter::once("muxd-bench").chain(args.iter().copied()))
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("muxd-bench").chain(args.iter().copied()))
     }
 
-    fn config(args: &[&str]) -> anyhow::Result<Config> {
-        parse(args)?.config()
+    fn plan(args: &[&str]) -> anyhow::Result<Plan> {
+        parse(args)?.plan()
     }
 
     #[test]
     fn definition_is_valid() {
-        Args::command().debug_assert();
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn defaults_match_redis_benchmark_habits() {
-        let c = config(&[]).unwrap();
+        let c = plan(&[]).unwrap();
         assert_eq!(c.target.to_string(), "tcp://127.0.0.1:7379");
         assert_eq!((c.clients, c.pipeline, c.threads), (50, 1, 1));
         assert!(!c.json && !c.quiet);
@@ -341,7 +342,7 @@ mod tests {
 
     #[test]
     fn short_flags() {
-        let c = config(&[
+        let c = plan(&[
             "-h",
             "127.0.0.2",
             "-p",
@@ -386,7 +387,7 @@ mod tests {
 
     #[test]
     fn socket_duration_rate_command() {
-        let c = config(&[
+        let c = plan(&[
             "-s",
             "/tmp/x.sock",
             "--duration",
@@ -415,7 +416,7 @@ mod tests {
 
     #[test]
     fn idle_mode() {
-        let c = config(&["--idle", "10000", "--threads", "2", "--duration", "1"]).unwrap();
+        let c = plan(&["--idle", "10000", "--threads", "2", "--duration", "1"]).unwrap();
         assert_eq!(c.clients, 10000);
         assert_eq!(c.threads, 2);
         assert_eq!(
@@ -425,7 +426,7 @@ mod tests {
                 hold: Some(Duration::from_secs(1))
             }
         );
-        let c = config(&["--idle", "3", "--threads", "8"]).unwrap();
+        let c = plan(&["--idle", "3", "--threads", "8"]).unwrap();
         assert_eq!(c.threads, 3);
         assert_eq!(
             c.mode,
@@ -438,7 +439,7 @@ mod tests {
 
     #[test]
     fn threads_never_exceed_clients() {
-        assert_eq!(config(&["-c", "2", "--threads", "4"]).unwrap().threads, 2);
+        assert_eq!(plan(&["-c", "2", "--threads", "4"]).unwrap().threads, 2);
     }
 
     #[test]
@@ -469,7 +470,7 @@ mod tests {
             &["-d", "536870913", "-t", "echo"],
             &["-d", "536870912", "-t", "echo", "-P", "3"],
         ] {
-            assert!(config(args).is_err(), "{args:?} accepted");
+            assert!(plan(args).is_err(), "{args:?} accepted");
         }
         for args in [
             &["-n", "5", "--duration", "1"][..],
