@@ -1,6 +1,6 @@
 //! The client-handle table: the server's database of connected clients.
 //!
-//! A `slab` of [`Client`] handles. A handle's slab key is its poll token, so an event
+//! A `slab` of client handles (`client::Client`). A handle's slab key is its poll token, so an event
 //! finds its handle with one index; keys are reused after a client leaves, which is why
 //! services address clients by [`ClientId`] instead: ids are never reused, and an id whose
 //! client has left finds nothing even when its old slot is taken again.

@@ -2,21 +2,23 @@
 //!
 //! ```text
 //!                 master sockets (tcp://…, unix://…)
-//!                        │ connect
+//!                        │ connection requests
 //!                        ▼
-//!   ┌──────────── mio::Poll (one thread) ─────────────┐
-//!   │ readable master ──► accept ──► client table     │
-//!   │                                (slab: key=token)│
-//!   │ readable client ──► read ──► Codec::decode ──┐  │
-//!   │                                              ▼  │
-//!   │        Service::on_request(request, ctx) ◄── request
-//!   │                    │ ctx.reply(response)        │
-//!   │                    ▼                            │
-//!   │        Codec::encode ──► output ──► write       │
-//!   │ writable client ──► write what is still owed    │
-//!   │ waker / SIGTERM ──► stop: close masters, flush, │
-//!   │                     close handles, rm sockets   │
-//!   └─────────────────────────────────────────────────┘
+//!  ┌───────────────── mio::Poll, one thread (event_loop/) ─────────────────┐
+//!  │ readable master ─► accept.rs: accept ─► client table (slab, key=token)│
+//!  │                                                                       │
+//!  │ readable client ─► serve.rs: a turn for its handle                    │
+//!  │     read ─► Codec::decode ─► Service::on_request(request, ctx)        │
+//!  │                                  │ ctx.reply ─► Codec::encode         │
+//!  │ writable client ─► output.rs: write what is owed; WRITABLE interest   │
+//!  │                    only while something is; watermarks pause/resume   │
+//!  │ end of stream, QUIT, errors, idle, SIGTERM                            │
+//!  │                 ─► close.rs: write what is owed, linger, close        │
+//!  │ end of each turn ─► mod.rs: effects services asked for, deferred      │
+//!  │                     reads and accepts, lingering and idle deadlines   │
+//!  └───────────────────────────────────────────────────────────────────────┘
+//!  The handle (client/) decides what an event means for it: open, paused,
+//!  closing, lingering; the loop carries out what it decides.
 //! ```
 //!
 //! A client's connection request arrives on a **master socket**; `accept` turns it into a
@@ -27,10 +29,12 @@
 //! - [`server`]: bind, run and stop ([`Server`], [`ServerHandle`]);
 //! - [`config`]: what a server is told ([`Config`]) and knows once bound ([`ServerInfo`]);
 //! - [`fd_limit`]: the open-file limit, which bounds the number of clients;
-//! - `event_loop`: the loop itself (private);
+//! - `event_loop`: the loop itself (private), one room per phase: `accept`, `serve`,
+//!   `output`, `close`;
 //! - [`listener`]: master sockets, TCP and Unix, and the life of socket files;
 //! - [`client_table`]: the table of client handles, and the read-only view services get;
-//! - [`client`]: one client handle, its [`ClientId`] and [`ClientInfo`];
+//! - [`client`]: one client handle: its state machine, the buffers lent to it for a turn,
+//!   its [`ClientId`], [`ClientInfo`] and [`CloseReason`]s;
 //! - [`buffer`]: the input buffer a connection's bytes are read into and parsed from;
 //! - [`codec`]: the [`Codec`] trait: bytes to requests, responses to bytes;
 //! - [`resp`]: RESP2, the Redis protocol, as a codec, and its client side

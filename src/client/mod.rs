@@ -1,7 +1,7 @@
 //! The client handle: one accepted connection, as the loop keeps it in the client table.
 //!
 //! A handle is created when a master socket accepts, lives in the
-//! [`ClientTable`](crate::client_table::ClientTable) under the slab key that is also its
+//! client table (`client_table`) under the slab key that is also its
 //! poll token, and is dropped when the connection closes. It holds the data socket, the
 //! bytes not yet parsed or not yet written, the service's per-client state, and the
 //! [`ClientInfo`] a service (and `CLIENT LIST`) can read.
