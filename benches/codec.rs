@@ -115,7 +115,7 @@ fn encode(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 out.clear();
-                RespCodec::encode(black_box(&reply), &mut out);
+                RespCodec::encode((), black_box(&reply), &mut out);
                 black_box(out.len())
             })
         });

@@ -7,6 +7,11 @@
 //!
 //! Decoding borrows: a request may point into the client's input buffer (and into scratch
 //! space of the codec), so steady-state serving allocates nothing per request.
+//!
+//! A connection may also agree with the server on a form of the protocol for its whole
+//! life (RESP's version, 2 or 3, switched by `HELLO`): that is the codec's
+//! [`Protocol`](Codec::Protocol), kept in each handle and handed to every `encode`, so a
+//! service replies with the same value whatever form its client speaks.
 
 use std::fmt;
 
@@ -41,6 +46,7 @@ use std::fmt;
 ///     type Request<'a> = &'a [u8];
 ///     type Response<'a> = [u8];
 ///     type DecodeState = ();
+///     type Protocol = ();
 ///     type Error = LineTooLong;
 ///
 ///     fn decode<'a>(&'a mut self, _: &mut (), input: &'a [u8])
@@ -53,12 +59,12 @@ use std::fmt;
 ///         }
 ///     }
 ///
-///     fn encode(response: &[u8], out: &mut Vec<u8>) {
+///     fn encode(_: (), response: &[u8], out: &mut Vec<u8>) {
 ///         out.extend_from_slice(response);
 ///         out.push(b'\n');
 ///     }
 ///
-///     fn encode_error(message: &dyn std::fmt::Display, out: &mut Vec<u8>) {
+///     fn encode_error(_: (), message: &dyn std::fmt::Display, out: &mut Vec<u8>) {
 ///         out.extend_from_slice(format!("error: {message}\n").as_bytes());
 ///     }
 /// }
@@ -78,6 +84,10 @@ pub trait Codec {
     type Response<'a>: ?Sized;
     /// Per-client progress through a partially received request.
     type DecodeState: Default;
+    /// The form of the protocol a connection speaks, kept in its handle for its life and
+    /// switched by the service ([`Context::set_protocol`](crate::Context::set_protocol)):
+    /// RESP's version. `()` for a codec with one form.
+    type Protocol: Copy + Default + Eq + fmt::Debug;
     /// A malformed request. Its `Display` text is sent to the client before it is closed.
     type Error: std::error::Error;
 
@@ -92,12 +102,12 @@ pub trait Codec {
         input: &'a [u8],
     ) -> Result<Decoded<Self::Request<'a>>, Self::Error>;
 
-    /// Appends the wire form of `response` to `out`.
-    fn encode(response: &Self::Response<'_>, out: &mut Vec<u8>);
+    /// Appends the wire form of `response`, in the form `protocol`, to `out`.
+    fn encode(protocol: Self::Protocol, response: &Self::Response<'_>, out: &mut Vec<u8>);
 
     /// Appends an error response carrying `message` to `out` (used for protocol errors,
     /// limits and failures inside a service).
-    fn encode_error(message: &dyn fmt::Display, out: &mut Vec<u8>);
+    fn encode_error(protocol: Self::Protocol, message: &dyn fmt::Display, out: &mut Vec<u8>);
 }
 
 /// The outcome of one [`Codec::decode`] call.
@@ -109,4 +119,31 @@ pub enum Decoded<R> {
     Ignored(usize),
     /// The input ends inside a request: wait for more bytes.
     Incomplete,
+}
+
+/// A codec for the crate's own tests: every byte is a request, responses are bytes.
+#[cfg(test)]
+pub(crate) struct TestCodec;
+
+#[cfg(test)]
+impl Codec for TestCodec {
+    type Request<'a> = u8;
+    type Response<'a> = [u8];
+    type DecodeState = ();
+    type Protocol = ();
+    type Error = std::io::Error;
+
+    fn decode<'a>(&'a mut self, _: &mut (), input: &'a [u8]) -> Result<Decoded<u8>, Self::Error> {
+        Ok(input
+            .first()
+            .map_or(Decoded::Incomplete, |&b| Decoded::Request(b, 1)))
+    }
+
+    fn encode(_: (), response: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(response);
+    }
+
+    fn encode_error(_: (), message: &dyn fmt::Display, out: &mut Vec<u8>) {
+        out.extend_from_slice(message.to_string().as_bytes());
+    }
 }

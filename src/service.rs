@@ -73,11 +73,13 @@ pub(crate) struct Effects {
 
 /// A service's view of the server while it handles one client's request.
 pub struct Context<'a, C: Codec, S> {
-    table: &'a mut ClientTable<C::DecodeState, S>,
+    table: &'a mut ClientTable<C, S>,
     /// Slab key of the client being served; present in `table` for the whole call.
     key: usize,
     /// Where this client's responses are encoded (the buffer lent to it for its turn).
     out: &'a mut Vec<u8>,
+    /// The form of the protocol this client speaks (a copy of its handle's).
+    protocol: C::Protocol,
     effects: &'a mut Effects,
     server: &'a ServerInfo,
     stats: &'a Stats,
@@ -85,9 +87,10 @@ pub struct Context<'a, C: Codec, S> {
 }
 
 impl<'a, C: Codec, S> Context<'a, C, S> {
-    /// The context for serving the client at `key`, whose responses go to `out`.
+    /// The context for serving the client at `key`, whose responses go to `out`; it
+    /// speaks the default protocol until [`speaking`](Context::speaking) says otherwise.
     pub(crate) fn new(
-        table: &'a mut ClientTable<C::DecodeState, S>,
+        table: &'a mut ClientTable<C, S>,
         key: usize,
         out: &'a mut Vec<u8>,
         effects: &'a mut Effects,
@@ -99,6 +102,7 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
             table,
             key,
             out,
+            protocol: C::Protocol::default(),
             effects,
             server,
             stats,
@@ -106,15 +110,35 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
         }
     }
 
+    /// The same context for a client that speaks `protocol` (a copy of its handle's).
+    pub(crate) fn speaking(mut self, protocol: C::Protocol) -> Context<'a, C, S> {
+        self.protocol = protocol;
+        self
+    }
+
     /// Sends `response` to this client, after every response sent before it.
     #[inline]
     pub fn reply(&mut self, response: &C::Response<'_>) {
-        C::encode(response, self.out);
+        C::encode(self.protocol, response, self.out);
     }
 
     /// Sends the codec's error response carrying `message`.
     pub fn reply_error(&mut self, message: &dyn std::fmt::Display) {
-        C::encode_error(message, self.out);
+        C::encode_error(self.protocol, message, self.out);
+    }
+
+    /// The form of the protocol this client speaks (RESP 2 or 3 for the RESP codec).
+    pub fn protocol(&self) -> C::Protocol {
+        self.protocol
+    }
+
+    /// Switches this client to another form of the protocol: this request's responses
+    /// sent after the call, and all later ones, are encoded in it (RESP's `HELLO 3`).
+    pub fn set_protocol(&mut self, protocol: C::Protocol) {
+        self.protocol = protocol;
+        if let Some(client) = self.table.get_mut(self.key) {
+            client.protocol = protocol;
+        }
     }
 
     /// This client's id.
@@ -191,7 +215,8 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
         let high_watermark = self.server.config.output_high_watermark;
         match self.table.get_mut(key) {
             Some(client) if client.is_open() && client.owed() <= high_watermark => {
-                C::encode(response, client.queued_output());
+                let protocol = client.protocol;
+                C::encode(protocol, response, client.queued_output());
                 self.effects.flush.push(key);
                 true
             }
@@ -205,7 +230,7 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
     }
 
     /// The connected clients, this one included.
-    pub fn clients(&self) -> Clients<'_, C::DecodeState, S> {
+    pub fn clients(&self) -> Clients<'_, C, S> {
         Clients::new(self.table)
     }
 

@@ -77,6 +77,7 @@ impl Codec for RespCodec {
     type Request<'a> = Args<'a>;
     type Response<'a> = Reply<'a>;
     type DecodeState = RespDecodeState;
+    type Protocol = ();
     type Error = RespError;
 
     fn decode<'a>(
@@ -112,11 +113,11 @@ impl Codec for RespCodec {
     }
 
     #[inline]
-    fn encode(response: &Reply<'_>, out: &mut Vec<u8>) {
+    fn encode(_: (), response: &Reply<'_>, out: &mut Vec<u8>) {
         response.encode(out);
     }
 
-    fn encode_error(message: &dyn fmt::Display, out: &mut Vec<u8>) {
+    fn encode_error(_: (), message: &dyn fmt::Display, out: &mut Vec<u8>) {
         reply::encode_error_message(message, out);
     }
 }
