@@ -103,7 +103,6 @@ pub(crate) enum Outcome {
 
 /// Decodes the request at the start of `input`, filling `spans` (and `inline` for an
 /// inline command).
-#[inline]
 pub(crate) fn decode(
     limits: &RespLimits,
     state: &mut RespDecodeState,
