@@ -27,7 +27,7 @@ fn decode_all(codec: &mut RespCodec, state: &mut RespDecodeState, input: &[u8]) 
     let mut pos = 0;
     let mut requests = 0;
     while pos < input.len() {
-        match codec.decode(state, &input[pos..]) {
+        match codec.decode((), state, &input[pos..]) {
             Ok(Decoded::Request(args, used)) => {
                 black_box(args.command());
                 requests += 1;
@@ -80,7 +80,7 @@ fn decode(c: &mut Criterion) {
             let mut end = chunk;
             loop {
                 let seen = &input[..end.min(input.len())];
-                match codec.decode(&mut state, black_box(seen)) {
+                match codec.decode((), &mut state, black_box(seen)) {
                     Ok(Decoded::Request(args, used)) => {
                         assert_eq!(used, input.len());
                         break black_box(args.len());

@@ -197,8 +197,8 @@ pub struct ClientEntry<'a, C: Codec, S> {
     pub info: &'a ClientInfo,
     /// The service's state for this client.
     pub state: &'a S,
-    /// The form of the protocol it speaks.
-    pub protocol: C::Protocol,
+    /// Its protocol session (for RESP: version and authentication).
+    pub session: C::Session,
     /// The data socket's file descriptor.
     pub fd: RawFd,
     /// Bytes received and not yet decoded (a request still arriving).
@@ -214,7 +214,7 @@ impl<'a, C: Codec, S> ClientEntry<'a, C, S> {
         ClientEntry {
             info: &client.info,
             state: &client.state,
-            protocol: client.protocol,
+            session: client.session,
             fd: client.stream.as_raw_fd(),
             input_buffered: client.input_len(),
             output_buffered: client.owed(),
@@ -236,7 +236,7 @@ impl<C: Codec, S> std::fmt::Debug for ClientEntry<'_, C, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientEntry")
             .field("info", self.info)
-            .field("protocol", &self.protocol)
+            .field("session", &self.session)
             .field("fd", &self.fd)
             .field("input_buffered", &self.input_buffered)
             .field("output_buffered", &self.output_buffered)

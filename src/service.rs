@@ -78,8 +78,8 @@ pub struct Context<'a, C: Codec, S> {
     key: usize,
     /// Where this client's responses are encoded (the buffer lent to it for its turn).
     out: &'a mut Vec<u8>,
-    /// The form of the protocol this client speaks (a copy of its handle's).
-    protocol: C::Protocol,
+    /// This client's protocol session (a copy of its handle's).
+    session: C::Session,
     effects: &'a mut Effects,
     server: &'a ServerInfo,
     stats: &'a Stats,
@@ -88,7 +88,7 @@ pub struct Context<'a, C: Codec, S> {
 
 impl<'a, C: Codec, S> Context<'a, C, S> {
     /// The context for serving the client at `key`, whose responses go to `out`; it
-    /// speaks the default protocol until [`speaking`](Context::speaking) says otherwise.
+    /// is in the default session until [`speaking`](Context::speaking) says otherwise.
     pub(crate) fn new(
         table: &'a mut ClientTable<C, S>,
         key: usize,
@@ -102,7 +102,7 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
             table,
             key,
             out,
-            protocol: C::Protocol::default(),
+            session: C::Session::default(),
             effects,
             server,
             stats,
@@ -110,34 +110,36 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
         }
     }
 
-    /// The same context for a client that speaks `protocol` (a copy of its handle's).
-    pub(crate) fn speaking(mut self, protocol: C::Protocol) -> Context<'a, C, S> {
-        self.protocol = protocol;
+    /// The same context for a client in `session` (a copy of its handle's).
+    pub(crate) fn speaking(mut self, session: C::Session) -> Context<'a, C, S> {
+        self.session = session;
         self
     }
 
     /// Sends `response` to this client, after every response sent before it.
     #[inline]
     pub fn reply(&mut self, response: &C::Response<'_>) {
-        C::encode(self.protocol, response, self.out);
+        C::encode(self.session, response, self.out);
     }
 
     /// Sends the codec's error response carrying `message`.
     pub fn reply_error(&mut self, message: &dyn std::fmt::Display) {
-        C::encode_error(self.protocol, message, self.out);
+        C::encode_error(self.session, message, self.out);
     }
 
-    /// The form of the protocol this client speaks (RESP 2 or 3 for the RESP codec).
-    pub fn protocol(&self) -> C::Protocol {
-        self.protocol
+    /// This client's protocol session: what it agreed with the server about the wire
+    /// format (for RESP: the version, 2 or 3, and whether it is authenticated).
+    pub fn session(&self) -> C::Session {
+        self.session
     }
 
-    /// Switches this client to another form of the protocol: this request's responses
-    /// sent after the call, and all later ones, are encoded in it (RESP's `HELLO 3`).
-    pub fn set_protocol(&mut self, protocol: C::Protocol) {
-        self.protocol = protocol;
+    /// Changes this client's protocol session: this request's responses sent after the
+    /// call, and all later requests and responses, are decoded and encoded in it (RESP's
+    /// `HELLO 3` switches to RESP3; `AUTH` lifts the unauthenticated limits).
+    pub fn set_session(&mut self, session: C::Session) {
+        self.session = session;
         if let Some(client) = self.table.get_mut(self.key) {
-            client.protocol = protocol;
+            client.session = session;
         }
     }
 
@@ -215,8 +217,8 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
         let high_watermark = self.server.config.output_high_watermark;
         match self.table.get_mut(key) {
             Some(client) if client.is_open() && client.owed() <= high_watermark => {
-                let protocol = client.protocol;
-                C::encode(protocol, response, client.queued_output());
+                let session = client.session;
+                C::encode(session, response, client.queued_output());
                 self.effects.flush.push(key);
                 true
             }

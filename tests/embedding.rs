@@ -30,11 +30,12 @@ impl Codec for Lines {
     type Request<'a> = &'a [u8];
     type Response<'a> = [u8];
     type DecodeState = ();
-    type Protocol = ();
+    type Session = ();
     type Error = LineTooLong;
 
     fn decode<'a>(
         &'a mut self,
+        _: (),
         _: &mut (),
         input: &'a [u8],
     ) -> Result<Decoded<&'a [u8]>, LineTooLong> {

@@ -97,8 +97,8 @@ pub(crate) struct Client<C: Codec, S> {
     buffers: Option<Box<Buffers<C::DecodeState>>>,
     /// The service's per-client state.
     pub(crate) state: S,
-    /// The form of the protocol it speaks (RESP 2 or 3); its responses are encoded so.
-    pub(crate) protocol: C::Protocol,
+    /// Its protocol session: how its requests are decoded and its responses encoded.
+    pub(crate) session: C::Session,
     phase: Phase,
     /// Whether `WRITABLE` is part of the registered interest (only while output waits).
     writable_interest: bool,
@@ -126,7 +126,7 @@ impl<C: Codec, S: Default> Client<C, S> {
             stream,
             buffers: None,
             state: S::default(),
-            protocol: C::Protocol::default(),
+            session: C::Session::default(),
             phase: Phase::Open,
             writable_interest: false,
             read_eof: false,

@@ -182,7 +182,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
             let mut message = Vec::new();
             C::encode_error(
-                C::Protocol::default(),
+                C::Session::default(),
                 &"max number of clients reached",
                 &mut message,
             );

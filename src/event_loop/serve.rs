@@ -33,8 +33,8 @@ pub(crate) const REQUESTS_PER_TURN: usize = 1024;
 /// One client's turn: the buffers lent to it and the requests it has had handled.
 struct Turn<C: Codec> {
     key: usize,
-    /// The client's protocol, as its handle has it (a request may switch it).
-    protocol: C::Protocol,
+    /// The client's protocol session, as its handle has it (a request may change it).
+    session: C::Session,
     input: Input<C::DecodeState>,
     output: Output,
     /// Requests handled so far this turn (the budget counts across reads).
@@ -126,7 +126,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         client.begin_turn(now);
         let mut turn = Turn {
             key,
-            protocol: client.protocol,
+            session: client.session,
             input: client.lend_input(&mut self.scratch),
             output: client.lend_output(&mut self.scratch),
             handled: 0,
@@ -232,42 +232,43 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
             // The request borrows the codec and the input; handle it inside this match
             // and carry out the outcome after, once both borrows have ended.
-            let step = match self
-                .codec
-                .decode(&mut turn.input.decode, turn.input.buf.data())
-            {
-                Ok(Decoded::Request(request, used)) => {
-                    self.stats.total_commands_processed += 1;
-                    if let Some(client) = self.clients.get_mut(key) {
-                        client.info.requests += 1;
+            let step =
+                match self
+                    .codec
+                    .decode(turn.session, &mut turn.input.decode, turn.input.buf.data())
+                {
+                    Ok(Decoded::Request(request, used)) => {
+                        self.stats.total_commands_processed += 1;
+                        if let Some(client) = self.clients.get_mut(key) {
+                            client.info.requests += 1;
+                        }
+                        let mark = turn.output.buf.len();
+                        let mut ctx = Context::new(
+                            &mut self.clients,
+                            key,
+                            &mut turn.output.buf,
+                            &mut self.effects,
+                            &self.info,
+                            &self.stats,
+                            turn.now,
+                        )
+                        .speaking(turn.session);
+                        let service = &mut self.service;
+                        let panicked = panic::catch_unwind(AssertUnwindSafe(|| {
+                            service.on_request(request, &mut ctx);
+                        }))
+                        .is_err();
+                        turn.session = ctx.session();
+                        Step::Handled {
+                            used,
+                            mark,
+                            panicked,
+                        }
                     }
-                    let mark = turn.output.buf.len();
-                    let mut ctx = Context::new(
-                        &mut self.clients,
-                        key,
-                        &mut turn.output.buf,
-                        &mut self.effects,
-                        &self.info,
-                        &self.stats,
-                        turn.now,
-                    )
-                    .speaking(turn.protocol);
-                    let service = &mut self.service;
-                    let panicked = panic::catch_unwind(AssertUnwindSafe(|| {
-                        service.on_request(request, &mut ctx);
-                    }))
-                    .is_err();
-                    turn.protocol = ctx.protocol();
-                    Step::Handled {
-                        used,
-                        mark,
-                        panicked,
-                    }
-                }
-                Ok(Decoded::Ignored(used)) => Step::Ignored(used),
-                Ok(Decoded::Incomplete) => Step::Incomplete,
-                Err(e) => Step::Invalid(e),
-            };
+                    Ok(Decoded::Ignored(used)) => Step::Ignored(used),
+                    Ok(Decoded::Incomplete) => Step::Incomplete,
+                    Err(e) => Step::Invalid(e),
+                };
             match step {
                 Step::Handled {
                     used,
@@ -333,7 +334,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     ) -> Option<ClientId> {
         turn.input.buf.clear();
         turn.input.decode = C::DecodeState::default();
-        C::encode_error(turn.protocol, message, &mut turn.output.buf);
+        C::encode_error(turn.session, message, &mut turn.output.buf);
         let client = self.clients.get_mut(turn.key)?;
         client.begin_close(reason);
         Some(client.info.id)
@@ -359,7 +360,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let Some(client) = self.clients.get_mut(key) else {
             return;
         };
-        let protocol = client.protocol;
+        let session = client.session;
         let mut output = client.lend_output(&mut self.scratch);
         let mut ctx = Context::new(
             &mut self.clients,
@@ -370,7 +371,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             &self.stats,
             now,
         )
-        .speaking(protocol);
+        .speaking(session);
         let service = &mut self.service;
         if panic::catch_unwind(AssertUnwindSafe(|| service.on_connect(&mut ctx))).is_err() {
             output.buf.clear();

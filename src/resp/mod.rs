@@ -77,11 +77,12 @@ impl Codec for RespCodec {
     type Request<'a> = Args<'a>;
     type Response<'a> = Reply<'a>;
     type DecodeState = RespDecodeState;
-    type Protocol = ();
+    type Session = ();
     type Error = RespError;
 
     fn decode<'a>(
         &'a mut self,
+        _: (),
         state: &mut RespDecodeState,
         input: &'a [u8],
     ) -> Result<Decoded<Args<'a>>, RespError> {
