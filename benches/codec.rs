@@ -26,7 +26,7 @@ fn decode_all(codec: &mut RespCodec, state: &mut RespDecodeState, input: &[u8]) 
     let mut pos = 0;
     let mut requests = 0;
     while pos < input.len() {
-        match codec.decode(state, &input[pos..]) {
+        match codec.decode((), state, &input[pos..]) {
             Ok(Decoded::Request(args, used)) => {
                 black_box(args.command());
                 requests += 1;
@@ -79,7 +79,7 @@ fn decode(c: &mut Criterion) {
             let mut end = chunk;
             loop {
                 let seen = &input[..end.min(input.len())];
-                match codec.decode(&mut state, black_box(seen)) {
+                match codec.decode((), &mut state, black_box(seen)) {
                     Ok(Decoded::Request(args, used)) => {
                         assert_eq!(used, input.len());
                         break black_box(args.len());
@@ -114,7 +114,7 @@ fn encode(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 out.clear();
-                RespCodec::encode(black_box(&reply), &mut out);
+                RespCodec::encode((), black_box(&reply), &mut out);
                 black_box(out.len())
             })
         });

@@ -15,10 +15,11 @@ use std::collections::HashMap;
 use std::os::unix::io::{AsRawFd, RawFd};
 
 use crate::client::{Client, ClientId, ClientInfo, NIL};
+use crate::codec::Codec;
 
 /// The table of client handles, keyed by poll token.
-pub(crate) struct ClientTable<D, S> {
-    slab: slab::Slab<Client<D, S>>,
+pub(crate) struct ClientTable<C: Codec, S> {
+    slab: slab::Slab<Client<C, S>>,
     /// Id to slab key, for services that address clients by id.
     keys: HashMap<ClientId, usize>,
     /// The id the next client gets.
@@ -29,8 +30,8 @@ pub(crate) struct ClientTable<D, S> {
     idle_tail: u32,
 }
 
-impl<D, S> ClientTable<D, S> {
-    pub(crate) fn new() -> ClientTable<D, S> {
+impl<C: Codec, S> ClientTable<C, S> {
+    pub(crate) fn new() -> ClientTable<C, S> {
         ClientTable {
             slab: slab::Slab::new(),
             keys: HashMap::new(),
@@ -46,7 +47,7 @@ impl<D, S> ClientTable<D, S> {
     /// token there): if it fails, the table is left as it was and no id is used up.
     pub(crate) fn insert_with<E>(
         &mut self,
-        make: impl FnOnce(usize, ClientId) -> Result<Client<D, S>, E>,
+        make: impl FnOnce(usize, ClientId) -> Result<Client<C, S>, E>,
     ) -> Result<(usize, ClientId), E> {
         let entry = self.slab.vacant_entry();
         let key = entry.key();
@@ -60,7 +61,7 @@ impl<D, S> ClientTable<D, S> {
     }
 
     /// Removes the handle at `key`.
-    pub(crate) fn remove(&mut self, key: usize) -> Option<Client<D, S>> {
+    pub(crate) fn remove(&mut self, key: usize) -> Option<Client<C, S>> {
         if !self.slab.contains(key) {
             return None;
         }
@@ -79,7 +80,7 @@ impl<D, S> ClientTable<D, S> {
     }
 
     /// The least recently active client.
-    pub(crate) fn least_recently_active(&self) -> Option<(usize, &Client<D, S>)> {
+    pub(crate) fn least_recently_active(&self) -> Option<(usize, &Client<C, S>)> {
         let head = self.idle_head as usize;
         self.slab.get(head).map(|c| (head, c))
     }
@@ -127,12 +128,12 @@ impl<D, S> ClientTable<D, S> {
     }
 
     #[inline]
-    pub(crate) fn get(&self, key: usize) -> Option<&Client<D, S>> {
+    pub(crate) fn get(&self, key: usize) -> Option<&Client<C, S>> {
         self.slab.get(key)
     }
 
     #[inline]
-    pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut Client<D, S>> {
+    pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut Client<C, S>> {
         self.slab.get_mut(key)
     }
 
@@ -149,7 +150,7 @@ impl<D, S> ClientTable<D, S> {
         self.slab.is_empty()
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &Client<D, S>)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &Client<C, S>)> {
         self.slab.iter()
     }
 
@@ -159,12 +160,12 @@ impl<D, S> ClientTable<D, S> {
 }
 
 /// A read-only view of the client table, for services (`CLIENT LIST`, `INFO clients`).
-pub struct Clients<'a, D, S> {
-    table: &'a ClientTable<D, S>,
+pub struct Clients<'a, C: Codec, S> {
+    table: &'a ClientTable<C, S>,
 }
 
-impl<'a, D, S> Clients<'a, D, S> {
-    pub(crate) fn new(table: &'a ClientTable<D, S>) -> Clients<'a, D, S> {
+impl<'a, C: Codec, S> Clients<'a, C, S> {
+    pub(crate) fn new(table: &'a ClientTable<C, S>) -> Clients<'a, C, S> {
         Clients { table }
     }
 
@@ -179,22 +180,25 @@ impl<'a, D, S> Clients<'a, D, S> {
     }
 
     /// The client with `id`, if it is still connected.
-    pub fn get(&self, id: ClientId) -> Option<ClientEntry<'a>> {
+    pub fn get(&self, id: ClientId) -> Option<ClientEntry<'a, C, S>> {
         let key = self.table.key_of(id)?;
         self.table.get(key).map(ClientEntry::of)
     }
 
     /// Every connected client, in table order.
-    pub fn iter(&self) -> impl Iterator<Item = ClientEntry<'a>> + 'a {
+    pub fn iter(&self) -> impl Iterator<Item = ClientEntry<'a, C, S>> + 'a {
         self.table.iter().map(|(_, c)| ClientEntry::of(c))
     }
 }
 
 /// One row of the client table as a service sees it.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientEntry<'a> {
+pub struct ClientEntry<'a, C: Codec, S> {
     /// Identity and counters.
     pub info: &'a ClientInfo,
+    /// The service's state for this client.
+    pub state: &'a S,
+    /// Its protocol session (for RESP: version and authentication).
+    pub session: C::Session,
     /// The data socket's file descriptor.
     pub fd: RawFd,
     /// Bytes received and not yet decoded (a request still arriving).
@@ -205,10 +209,12 @@ pub struct ClientEntry<'a> {
     pub closing: bool,
 }
 
-impl<'a> ClientEntry<'a> {
-    fn of<D, S>(client: &'a Client<D, S>) -> ClientEntry<'a> {
+impl<'a, C: Codec, S> ClientEntry<'a, C, S> {
+    fn of(client: &'a Client<C, S>) -> ClientEntry<'a, C, S> {
         ClientEntry {
             info: &client.info,
+            state: &client.state,
+            session: client.session,
             fd: client.stream.as_raw_fd(),
             input_buffered: client.input_len(),
             output_buffered: client.owed(),
@@ -217,16 +223,39 @@ impl<'a> ClientEntry<'a> {
     }
 }
 
+// By hand: derived impls would ask `C` and `S` to be `Clone`/`Debug` themselves.
+impl<C: Codec, S> Clone for ClientEntry<'_, C, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C: Codec, S> Copy for ClientEntry<'_, C, S> {}
+
+impl<C: Codec, S> std::fmt::Debug for ClientEntry<'_, C, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientEntry")
+            .field("info", self.info)
+            .field("session", &self.session)
+            .field("fd", &self.fd)
+            .field("input_buffered", &self.input_buffered)
+            .field("output_buffered", &self.output_buffered)
+            .field("closing", &self.closing)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::client::ClientInfo;
+    use crate::codec::TestCodec;
     use crate::listener::{ListenAddr, ListenerInfo};
     use crate::stream::{Peer, Stream};
     use std::sync::Arc;
     use std::time::Instant;
 
-    fn client(id: ClientId, stream: Stream) -> Client<(), u32> {
+    fn client(id: ClientId, stream: Stream) -> Client<TestCodec, u32> {
         let listener = Arc::new(ListenerInfo {
             addr: ListenAddr::unix("/tmp/t.sock"),
         });
@@ -243,7 +272,7 @@ mod tests {
 
     #[test]
     fn ids_are_never_reused_even_when_slots_are() {
-        let mut table: ClientTable<(), u32> = ClientTable::new();
+        let mut table: ClientTable<TestCodec, u32> = ClientTable::new();
         let (key_a, id_a) = table
             .insert_with(|_, id| Ok::<_, ()>(client(id, stream())))
             .unwrap();
@@ -262,8 +291,8 @@ mod tests {
 
     #[test]
     fn failed_insert_leaves_table_unchanged() {
-        let mut table: ClientTable<(), u32> = ClientTable::new();
-        let err = table.insert_with(|_, _| Err::<Client<(), u32>, _>("register failed"));
+        let mut table: ClientTable<TestCodec, u32> = ClientTable::new();
+        let err = table.insert_with(|_, _| Err::<Client<TestCodec, u32>, _>("register failed"));
         assert_eq!(err.unwrap_err(), "register failed");
         assert!(table.is_empty());
         let (_, id) = table
@@ -274,7 +303,7 @@ mod tests {
 
     #[test]
     fn lookup_insert_remove_and_listing() {
-        let mut table: ClientTable<(), u32> = ClientTable::new();
+        let mut table: ClientTable<TestCodec, u32> = ClientTable::new();
         let mut keys = Vec::new();
         for _ in 0..5 {
             keys.push(
@@ -298,7 +327,7 @@ mod tests {
 
     #[test]
     fn idle_list_orders_by_last_touch() {
-        let mut table: ClientTable<(), u32> = ClientTable::new();
+        let mut table: ClientTable<TestCodec, u32> = ClientTable::new();
         let keys: Vec<usize> = (0..4)
             .map(|_| {
                 table
@@ -307,7 +336,7 @@ mod tests {
                     .0
             })
             .collect();
-        let order = |t: &mut ClientTable<(), u32>| {
+        let order = |t: &mut ClientTable<TestCodec, u32>| {
             let mut seen = Vec::new();
             while let Some((k, _)) = t.least_recently_active() {
                 seen.push(k);
@@ -340,7 +369,7 @@ mod tests {
 
         /// A table of `CLIENTS` handles over Unix socket pairs (the far ends kept open).
         struct Bench {
-            table: ClientTable<(), ()>,
+            table: ClientTable<TestCodec, ()>,
             spare: Vec<Stream>,
             _peers: Vec<std::os::unix::net::UnixStream>,
         }

@@ -7,6 +7,12 @@
 //!
 //! Decoding borrows: a request may point into the client's input buffer (and into scratch
 //! space of the codec), so steady-state serving allocates nothing per request.
+//!
+//! A connection may also agree with the server on how it speaks for the rest of its life
+//! (RESP's version, 2 or 3, switched by `HELLO`; whether it has authenticated, which
+//! lifts RESP's limits on what unauthenticated clients may send): that is the codec's
+//! [`Session`](Codec::Session), kept in each handle and handed to every `decode` and
+//! `encode`, so a service replies with the same value whatever form its client speaks.
 
 use std::fmt;
 
@@ -41,9 +47,10 @@ use std::fmt;
 ///     type Request<'a> = &'a [u8];
 ///     type Response<'a> = [u8];
 ///     type DecodeState = ();
+///     type Session = ();
 ///     type Error = LineTooLong;
 ///
-///     fn decode<'a>(&'a mut self, _: &mut (), input: &'a [u8])
+///     fn decode<'a>(&'a mut self, _: (), _: &mut (), input: &'a [u8])
 ///         -> Result<Decoded<&'a [u8]>, LineTooLong>
 ///     {
 ///         match input.iter().position(|&b| b == b'\n') {
@@ -53,18 +60,18 @@ use std::fmt;
 ///         }
 ///     }
 ///
-///     fn encode(response: &[u8], out: &mut Vec<u8>) {
+///     fn encode(_: (), response: &[u8], out: &mut Vec<u8>) {
 ///         out.extend_from_slice(response);
 ///         out.push(b'\n');
 ///     }
 ///
-///     fn encode_error(message: &dyn std::fmt::Display, out: &mut Vec<u8>) {
+///     fn encode_error(_: (), message: &dyn std::fmt::Display, out: &mut Vec<u8>) {
 ///         out.extend_from_slice(format!("error: {message}\n").as_bytes());
 ///     }
 /// }
 ///
 /// let mut codec = Lines;
-/// match codec.decode(&mut (), b"hello\nwor").unwrap() {
+/// match codec.decode((), &mut (), b"hello\nwor").unwrap() {
 ///     Decoded::Request(line, used) => assert_eq!((line, used), (&b"hello"[..], 6)),
 ///     _ => unreachable!(),
 /// }
@@ -78,6 +85,10 @@ pub trait Codec {
     type Response<'a>: ?Sized;
     /// Per-client progress through a partially received request.
     type DecodeState: Default;
+    /// What a connection has agreed with the server about the wire format, kept in its
+    /// handle and changed by the service ([`Context::set_session`](crate::Context::set_session)):
+    /// RESP's version and authentication. `()` for a codec with one form.
+    type Session: Copy + Default + Eq + fmt::Debug;
     /// A malformed request. Its `Display` text is sent to the client before it is closed.
     type Error: std::error::Error;
 
@@ -88,16 +99,17 @@ pub trait Codec {
     /// answers with [`encode_error`](Codec::encode_error) and closes that client.
     fn decode<'a>(
         &'a mut self,
+        session: Self::Session,
         state: &mut Self::DecodeState,
         input: &'a [u8],
     ) -> Result<Decoded<Self::Request<'a>>, Self::Error>;
 
-    /// Appends the wire form of `response` to `out`.
-    fn encode(response: &Self::Response<'_>, out: &mut Vec<u8>);
+    /// Appends the wire form of `response`, as `session` speaks it, to `out`.
+    fn encode(session: Self::Session, response: &Self::Response<'_>, out: &mut Vec<u8>);
 
     /// Appends an error response carrying `message` to `out` (used for protocol errors,
     /// limits and failures inside a service).
-    fn encode_error(message: &dyn fmt::Display, out: &mut Vec<u8>);
+    fn encode_error(session: Self::Session, message: &dyn fmt::Display, out: &mut Vec<u8>);
 }
 
 /// The outcome of one [`Codec::decode`] call.
@@ -109,4 +121,36 @@ pub enum Decoded<R> {
     Ignored(usize),
     /// The input ends inside a request: wait for more bytes.
     Incomplete,
+}
+
+/// A codec for the crate's own tests: every byte is a request, responses are bytes.
+#[cfg(test)]
+pub(crate) struct TestCodec;
+
+#[cfg(test)]
+impl Codec for TestCodec {
+    type Request<'a> = u8;
+    type Response<'a> = [u8];
+    type DecodeState = ();
+    type Session = ();
+    type Error = std::io::Error;
+
+    fn decode<'a>(
+        &'a mut self,
+        _: (),
+        _: &mut (),
+        input: &'a [u8],
+    ) -> Result<Decoded<u8>, Self::Error> {
+        Ok(input
+            .first()
+            .map_or(Decoded::Incomplete, |&b| Decoded::Request(b, 1)))
+    }
+
+    fn encode(_: (), response: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(response);
+    }
+
+    fn encode_error(_: (), message: &dyn fmt::Display, out: &mut Vec<u8>) {
+        out.extend_from_slice(message.to_string().as_bytes());
+    }
 }

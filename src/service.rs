@@ -73,11 +73,13 @@ pub(crate) struct Effects {
 
 /// A service's view of the server while it handles one client's request.
 pub struct Context<'a, C: Codec, S> {
-    table: &'a mut ClientTable<C::DecodeState, S>,
+    table: &'a mut ClientTable<C, S>,
     /// Slab key of the client being served; present in `table` for the whole call.
     key: usize,
     /// Where this client's responses are encoded (the buffer lent to it for its turn).
     out: &'a mut Vec<u8>,
+    /// This client's protocol session (a copy of its handle's).
+    session: C::Session,
     effects: &'a mut Effects,
     server: &'a ServerInfo,
     stats: &'a Stats,
@@ -85,9 +87,10 @@ pub struct Context<'a, C: Codec, S> {
 }
 
 impl<'a, C: Codec, S> Context<'a, C, S> {
-    /// The context for serving the client at `key`, whose responses go to `out`.
+    /// The context for serving the client at `key`, whose responses go to `out`; it
+    /// is in the default session until [`speaking`](Context::speaking) says otherwise.
     pub(crate) fn new(
-        table: &'a mut ClientTable<C::DecodeState, S>,
+        table: &'a mut ClientTable<C, S>,
         key: usize,
         out: &'a mut Vec<u8>,
         effects: &'a mut Effects,
@@ -99,6 +102,7 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
             table,
             key,
             out,
+            session: C::Session::default(),
             effects,
             server,
             stats,
@@ -106,15 +110,37 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
         }
     }
 
+    /// The same context for a client in `session` (a copy of its handle's).
+    pub(crate) fn speaking(mut self, session: C::Session) -> Context<'a, C, S> {
+        self.session = session;
+        self
+    }
+
     /// Sends `response` to this client, after every response sent before it.
     #[inline]
     pub fn reply(&mut self, response: &C::Response<'_>) {
-        C::encode(response, self.out);
+        C::encode(self.session, response, self.out);
     }
 
     /// Sends the codec's error response carrying `message`.
     pub fn reply_error(&mut self, message: &dyn std::fmt::Display) {
-        C::encode_error(message, self.out);
+        C::encode_error(self.session, message, self.out);
+    }
+
+    /// This client's protocol session: what it agreed with the server about the wire
+    /// format (for RESP: the version, 2 or 3, and whether it is authenticated).
+    pub fn session(&self) -> C::Session {
+        self.session
+    }
+
+    /// Changes this client's protocol session: this request's responses sent after the
+    /// call, and all later requests and responses, are decoded and encoded in it (RESP's
+    /// `HELLO 3` switches to RESP3; `AUTH` lifts the unauthenticated limits).
+    pub fn set_session(&mut self, session: C::Session) {
+        self.session = session;
+        if let Some(client) = self.table.get_mut(self.key) {
+            client.session = session;
+        }
     }
 
     /// This client's id.
@@ -191,7 +217,8 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
         let high_watermark = self.server.config.output_high_watermark;
         match self.table.get_mut(key) {
             Some(client) if client.is_open() && client.owed() <= high_watermark => {
-                C::encode(response, client.queued_output());
+                let session = client.session;
+                C::encode(session, response, client.queued_output());
                 self.effects.flush.push(key);
                 true
             }
@@ -205,7 +232,7 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
     }
 
     /// The connected clients, this one included.
-    pub fn clients(&self) -> Clients<'_, C::DecodeState, S> {
+    pub fn clients(&self) -> Clients<'_, C, S> {
         Clients::new(self.table)
     }
 

@@ -30,10 +30,12 @@ impl Codec for Lines {
     type Request<'a> = &'a [u8];
     type Response<'a> = [u8];
     type DecodeState = ();
+    type Session = ();
     type Error = LineTooLong;
 
     fn decode<'a>(
         &'a mut self,
+        _: (),
         _: &mut (),
         input: &'a [u8],
     ) -> Result<Decoded<&'a [u8]>, LineTooLong> {
@@ -44,12 +46,12 @@ impl Codec for Lines {
         }
     }
 
-    fn encode(response: &[u8], out: &mut Vec<u8>) {
+    fn encode(_: (), response: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(response);
         out.push(b'\n');
     }
 
-    fn encode_error(message: &dyn fmt::Display, out: &mut Vec<u8>) {
+    fn encode_error(_: (), message: &dyn fmt::Display, out: &mut Vec<u8>) {
         out.extend_from_slice(format!("ERROR {message}\n").as_bytes());
     }
 }

@@ -29,7 +29,7 @@ fn feed(limits: RespLimits, input: &[u8], stride: usize) -> Outcome {
     for chunk in input.chunks(step) {
         buffer.extend_from_slice(chunk);
         loop {
-            match codec.decode(&mut state, &buffer) {
+            match codec.decode((), &mut state, &buffer) {
                 Ok(Decoded::Request(args, used)) => {
                     assert!(used > 0 && used <= buffer.len());
                     assert!(!args.is_empty());

@@ -35,6 +35,7 @@ use std::time::Instant;
 
 use mio::{Interest, Registry, Token};
 
+use crate::codec::Codec;
 use crate::stream::Stream;
 use buffers::{Buffers, Input, Output, Scratch};
 
@@ -89,13 +90,15 @@ pub(crate) enum OnDrained {
 }
 
 /// One client handle.
-pub(crate) struct Client<D, S> {
+pub(crate) struct Client<C: Codec, S> {
     pub(crate) info: ClientInfo,
     pub(crate) stream: Stream,
     /// Bytes kept between turns; `None` while it holds none (most idle clients).
-    buffers: Option<Box<Buffers<D>>>,
+    buffers: Option<Box<Buffers<C::DecodeState>>>,
     /// The service's per-client state.
     pub(crate) state: S,
+    /// Its protocol session: how its requests are decoded and its responses encoded.
+    pub(crate) session: C::Session,
     phase: Phase,
     /// Whether `WRITABLE` is part of the registered interest (only while output waits).
     writable_interest: bool,
@@ -115,14 +118,15 @@ pub(crate) struct Client<D, S> {
 /// "No neighbour" in the idle list.
 pub(crate) const NIL: u32 = u32::MAX;
 
-impl<D, S: Default> Client<D, S> {
+impl<C: Codec, S: Default> Client<C, S> {
     /// A new open handle with default service state and no buffers yet.
-    pub(crate) fn new(info: ClientInfo, stream: Stream) -> Client<D, S> {
+    pub(crate) fn new(info: ClientInfo, stream: Stream) -> Client<C, S> {
         Client {
             info,
             stream,
             buffers: None,
             state: S::default(),
+            session: C::Session::default(),
             phase: Phase::Open,
             writable_interest: false,
             read_eof: false,
@@ -134,7 +138,7 @@ impl<D, S: Default> Client<D, S> {
     }
 }
 
-impl<D, S> Client<D, S> {
+impl<C: Codec, S> Client<C, S> {
     /// What the service gets back once the client is gone: its final info and state (the
     /// socket is closed here).
     pub(crate) fn into_parts(self) -> (ClientInfo, S) {
@@ -313,7 +317,7 @@ impl<D, S> Client<D, S> {
     /// # Errors
     /// As `read(2)`, `WouldBlock` included.
     #[inline]
-    pub(crate) fn read_into(&mut self, input: &mut Input<D>) -> io::Result<usize> {
+    pub(crate) fn read_into(&mut self, input: &mut Input<C::DecodeState>) -> io::Result<usize> {
         let n = self.stream.read(input.spare())?;
         input.buf.filled(n);
         self.info.bytes_in += n as u64;
@@ -346,18 +350,16 @@ impl<D, S> Client<D, S> {
         }
         result.map(|()| sent)
     }
-}
 
-impl<D: Default, S> Client<D, S> {
     /// Lends it the input buffer to decode from, for one turn.
     #[inline]
-    pub(crate) fn lend_input(&mut self, scratch: &mut Scratch) -> Input<D> {
+    pub(crate) fn lend_input(&mut self, scratch: &mut Scratch) -> Input<C::DecodeState> {
         buffers::lend_input(self.buffers.as_deref_mut(), scratch)
     }
 
     /// Takes the input buffer back after a turn.
     #[inline]
-    pub(crate) fn return_input(&mut self, input: Input<D>, scratch: &mut Scratch) {
+    pub(crate) fn return_input(&mut self, input: Input<C::DecodeState>, scratch: &mut Scratch) {
         buffers::return_input(&mut self.buffers, input, scratch);
     }
 
@@ -421,14 +423,16 @@ mod tests {
     /// (the target is under 256 bytes of RSS per idle connection, all included).
     #[test]
     fn handle_stays_small() {
-        let size = std::mem::size_of::<
-            Client<crate::resp::RespDecodeState, crate::commands::ClientState>,
-        >();
+        let size =
+            std::mem::size_of::<Client<crate::resp::RespCodec, crate::commands::ClientState>>();
         eprintln!("client handle: {size} bytes");
         assert!(size <= 176, "client handle grew to {size} bytes");
     }
 
-    fn client() -> (Client<(), ()>, std::os::unix::net::UnixStream) {
+    fn client() -> (
+        Client<crate::codec::TestCodec, ()>,
+        std::os::unix::net::UnixStream,
+    ) {
         let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
         let listener = Arc::new(ListenerInfo {
@@ -439,7 +443,7 @@ mod tests {
         (Client::new(info, stream), b)
     }
 
-    fn owe(client: &mut Client<(), ()>, bytes: &[u8]) {
+    fn owe(client: &mut Client<crate::codec::TestCodec, ()>, bytes: &[u8]) {
         client.queued_output().extend_from_slice(bytes);
     }
 

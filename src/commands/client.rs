@@ -11,13 +11,16 @@ use std::fmt::Write;
 use std::time::Instant;
 
 use super::{
-    CommandService, Ctx, SYNTAX_ERROR, arity_ok, parse_i64, reply_help, reply_unknown_subcommand,
-    reply_wrong_arity,
+    ClientState, CommandService, Ctx, SYNTAX_ERROR, arity_ok, parse_i64, reply_help,
+    reply_unknown_subcommand, reply_wrong_arity,
 };
 use crate::client::ClientId;
 use crate::client_table::ClientEntry;
+
+/// A row of the client table, as the command set sees it.
+type Entry<'a> = ClientEntry<'a, RespCodec, ClientState>;
 use crate::listener::{ListenAddr, ListenerKind};
-use crate::resp::{Args, Reply};
+use crate::resp::{Args, Reply, RespCodec};
 use crate::stream::Peer;
 
 const HELP: &[&str] = &[
@@ -228,7 +231,7 @@ fn parse_kill_filter(args: &Args<'_>) -> Result<KillFilter, Reply<'static>> {
     Ok(filter)
 }
 
-fn kill_matches(filter: &KillFilter, entry: &ClientEntry<'_>) -> bool {
+fn kill_matches(filter: &KillFilter, entry: &Entry<'_>) -> bool {
     let info = entry.info;
     filter.id.is_none_or(|id| id == info.id())
         && filter
@@ -242,7 +245,7 @@ fn kill_matches(filter: &KillFilter, entry: &ClientEntry<'_>) -> bool {
 }
 
 /// `127.0.0.1:50412`, or `<socket path>:0` for a Unix peer.
-fn peer_addr(entry: &ClientEntry<'_>) -> String {
+fn peer_addr(entry: &Entry<'_>) -> String {
     match entry.info.peer() {
         Peer::Tcp(addr) => addr.to_string(),
         Peer::Unix(_) => local_addr(entry),
@@ -250,7 +253,7 @@ fn peer_addr(entry: &ClientEntry<'_>) -> String {
 }
 
 /// The address of the master socket that accepted the client.
-fn local_addr(entry: &ClientEntry<'_>) -> String {
+fn local_addr(entry: &Entry<'_>) -> String {
     match &entry.info.listener().addr {
         ListenAddr::Tcp(addr) => addr.to_string(),
         ListenAddr::Unix(path) => format!("{}:0", path.display()),
@@ -258,7 +261,7 @@ fn local_addr(entry: &ClientEntry<'_>) -> String {
 }
 
 /// One `CLIENT LIST` line, newline included.
-pub(crate) fn client_line(entry: &ClientEntry<'_>, now: Instant) -> String {
+pub(crate) fn client_line(entry: &Entry<'_>, now: Instant) -> String {
     let info = entry.info;
     let kind = info.listener().kind();
     let mut flags = String::new();

@@ -181,7 +181,11 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 self.last_limit_warning = Some(now);
             }
             let mut message = Vec::new();
-            C::encode_error(&"max number of clients reached", &mut message);
+            C::encode_error(
+                C::Session::default(),
+                &"max number of clients reached",
+                &mut message,
+            );
             let _ = stream.write(&message);
             let _ = stream.shutdown(Shutdown::Write);
             return;

@@ -57,7 +57,7 @@ const FIRST_LISTENER: usize = usize::MAX - 2;
 pub(crate) struct EventLoop<C: Codec, S: Service<C>> {
     poll: Poll,
     listeners: Vec<ListenerSlot>,
-    clients: ClientTable<C::DecodeState, S::ClientState>,
+    clients: ClientTable<C, S::ClientState>,
     codec: C,
     service: S,
     info: ServerInfo,

@@ -31,9 +31,11 @@ pub(crate) const READS_PER_EVENT: usize = 16;
 pub(crate) const REQUESTS_PER_TURN: usize = 1024;
 
 /// One client's turn: the buffers lent to it and the requests it has had handled.
-struct Turn<D> {
+struct Turn<C: Codec> {
     key: usize,
-    input: Input<D>,
+    /// The client's protocol session, as its handle has it (a request may change it).
+    session: C::Session,
+    input: Input<C::DecodeState>,
     output: Output,
     /// Requests handled so far this turn (the budget counts across reads).
     handled: usize,
@@ -124,6 +126,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         client.begin_turn(now);
         let mut turn = Turn {
             key,
+            session: client.session,
             input: client.lend_input(&mut self.scratch),
             output: client.lend_output(&mut self.scratch),
             handled: 0,
@@ -141,7 +144,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// Handles what is buffered (first: the leftover of an earlier turn), then reads
     /// more and handles that, until the socket is drained, the read budget is spent, or
     /// the client may not send more now.
-    fn read_and_handle(&mut self, turn: &mut Turn<C::DecodeState>, short: bool) -> TurnEnd {
+    fn read_and_handle(&mut self, turn: &mut Turn<C>, short: bool) -> TurnEnd {
         let mut reads = 0;
         let mut last_read = None;
         loop {
@@ -179,7 +182,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
 
     /// Gives the buffers back, writes the responses, carries out the service's effects,
     /// and acts on how the turn ended.
-    fn end_turn(&mut self, turn: Turn<C::DecodeState>, end: TurnEnd) {
+    fn end_turn(&mut self, turn: Turn<C>, end: TurnEnd) {
         let Turn {
             key,
             input,
@@ -213,7 +216,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
 
     /// Decodes and handles the complete requests in the turn's input, up to the turn's
     /// request budget.
-    fn handle_requests(&mut self, turn: &mut Turn<C::DecodeState>) -> Progress {
+    fn handle_requests(&mut self, turn: &mut Turn<C>) -> Progress {
         let key = turn.key;
         loop {
             if turn.input.buf.is_empty() {
@@ -229,40 +232,43 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
             // The request borrows the codec and the input; handle it inside this match
             // and carry out the outcome after, once both borrows have ended.
-            let step = match self
-                .codec
-                .decode(&mut turn.input.decode, turn.input.buf.data())
-            {
-                Ok(Decoded::Request(request, used)) => {
-                    self.stats.total_commands_processed += 1;
-                    if let Some(client) = self.clients.get_mut(key) {
-                        client.info.requests += 1;
+            let step =
+                match self
+                    .codec
+                    .decode(turn.session, &mut turn.input.decode, turn.input.buf.data())
+                {
+                    Ok(Decoded::Request(request, used)) => {
+                        self.stats.total_commands_processed += 1;
+                        if let Some(client) = self.clients.get_mut(key) {
+                            client.info.requests += 1;
+                        }
+                        let mark = turn.output.buf.len();
+                        let mut ctx = Context::new(
+                            &mut self.clients,
+                            key,
+                            &mut turn.output.buf,
+                            &mut self.effects,
+                            &self.info,
+                            &self.stats,
+                            turn.now,
+                        )
+                        .speaking(turn.session);
+                        let service = &mut self.service;
+                        let panicked = panic::catch_unwind(AssertUnwindSafe(|| {
+                            service.on_request(request, &mut ctx);
+                        }))
+                        .is_err();
+                        turn.session = ctx.session();
+                        Step::Handled {
+                            used,
+                            mark,
+                            panicked,
+                        }
                     }
-                    let mark = turn.output.buf.len();
-                    let mut ctx = Context::new(
-                        &mut self.clients,
-                        key,
-                        &mut turn.output.buf,
-                        &mut self.effects,
-                        &self.info,
-                        &self.stats,
-                        turn.now,
-                    );
-                    let service = &mut self.service;
-                    let panicked = panic::catch_unwind(AssertUnwindSafe(|| {
-                        service.on_request(request, &mut ctx);
-                    }))
-                    .is_err();
-                    Step::Handled {
-                        used,
-                        mark,
-                        panicked,
-                    }
-                }
-                Ok(Decoded::Ignored(used)) => Step::Ignored(used),
-                Ok(Decoded::Incomplete) => Step::Incomplete,
-                Err(e) => Step::Invalid(e),
-            };
+                    Ok(Decoded::Ignored(used)) => Step::Ignored(used),
+                    Ok(Decoded::Incomplete) => Step::Incomplete,
+                    Err(e) => Step::Invalid(e),
+                };
             match step {
                 Step::Handled {
                     used,
@@ -322,13 +328,13 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// its last response, and it closes once that is written. Returns its id, to log.
     fn close_for(
         &mut self,
-        turn: &mut Turn<C::DecodeState>,
+        turn: &mut Turn<C>,
         reason: CloseReason,
         message: &dyn std::fmt::Display,
     ) -> Option<ClientId> {
         turn.input.buf.clear();
         turn.input.decode = C::DecodeState::default();
-        C::encode_error(message, &mut turn.output.buf);
+        C::encode_error(turn.session, message, &mut turn.output.buf);
         let client = self.clients.get_mut(turn.key)?;
         client.begin_close(reason);
         Some(client.info.id)
@@ -354,6 +360,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let Some(client) = self.clients.get_mut(key) else {
             return;
         };
+        let session = client.session;
         let mut output = client.lend_output(&mut self.scratch);
         let mut ctx = Context::new(
             &mut self.clients,
@@ -363,7 +370,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             &self.info,
             &self.stats,
             now,
-        );
+        )
+        .speaking(session);
         let service = &mut self.service;
         if panic::catch_unwind(AssertUnwindSafe(|| service.on_connect(&mut ctx))).is_err() {
             output.buf.clear();

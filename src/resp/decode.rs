@@ -267,7 +267,7 @@ mod tests {
         let mut out = Vec::new();
         let mut pos = 0;
         loop {
-            match codec.decode(&mut state, &input[pos..])? {
+            match codec.decode((), &mut state, &input[pos..])? {
                 Decoded::Request(args, used) => {
                     out.push(args.iter().map(<[u8]>::to_vec).collect());
                     pos += used;
@@ -413,7 +413,7 @@ mod tests {
         for &b in input.iter() {
             buffer.push(b);
             loop {
-                match codec.decode(&mut state, &buffer).unwrap() {
+                match codec.decode((), &mut state, &buffer).unwrap() {
                     Decoded::Request(args, used) => {
                         got.push(args.iter().map(<[u8]>::to_vec).collect::<Vec<_>>());
                         buffer.drain(..used);
@@ -470,9 +470,9 @@ mod tests {
         for cut in 1..input.len() {
             let mut codec = RespCodec::new(limits);
             let mut state = RespDecodeState::default();
-            let first = codec.decode(&mut state, &input[..cut]);
+            let first = codec.decode((), &mut state, &input[..cut]);
             let outcome = match first {
-                Ok(Decoded::Incomplete) => codec.decode(&mut state, input).map(|_| ()),
+                Ok(Decoded::Incomplete) => codec.decode((), &mut state, input).map(|_| ()),
                 other => other.map(|_| ()),
             };
             assert_eq!(
@@ -563,7 +563,7 @@ mod properties {
             buffer.extend_from_slice(&input[from..to]);
             from = to;
             loop {
-                match codec.decode(&mut state, &buffer) {
+                match codec.decode((), &mut state, &buffer) {
                     Ok(Decoded::Request(args, used)) => {
                         assert!(used > 0 && used <= buffer.len());
                         requests.push(args.iter().map(<[u8]>::to_vec).collect());

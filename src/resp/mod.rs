@@ -86,10 +86,12 @@ impl Codec for RespCodec {
     type Request<'a> = Args<'a>;
     type Response<'a> = Reply<'a>;
     type DecodeState = RespDecodeState;
+    type Session = ();
     type Error = RespError;
 
     fn decode<'a>(
         &'a mut self,
+        _: (),
         state: &mut RespDecodeState,
         input: &'a [u8],
     ) -> Result<Decoded<Args<'a>>, RespError> {
@@ -121,11 +123,11 @@ impl Codec for RespCodec {
     }
 
     #[inline]
-    fn encode(response: &Reply<'_>, out: &mut Vec<u8>) {
+    fn encode(_: (), response: &Reply<'_>, out: &mut Vec<u8>) {
         response.encode(out);
     }
 
-    fn encode_error(message: &dyn fmt::Display, out: &mut Vec<u8>) {
+    fn encode_error(_: (), message: &dyn fmt::Display, out: &mut Vec<u8>) {
         reply::encode_error_message(message, out);
     }
 }
