@@ -82,6 +82,7 @@ mod error;
 mod event_loop;
 pub mod fd_limit;
 pub mod listener;
+pub mod pubsub;
 pub mod resp;
 pub mod server;
 pub mod service;
