@@ -35,8 +35,42 @@ pub struct Config {
     pub output_low_watermark: usize,
     /// How long a stopping server keeps writing owed responses before closing anyway.
     pub shutdown_timeout: Duration,
+    /// How much unsent output a client subscribed to topics may hold (Redis's
+    /// `client-output-buffer-limit pubsub`): past it, it is closed and its messages
+    /// dropped, so that a subscriber that does not read cannot hold up or exhaust the
+    /// server. Pausing reads, the answer to a client that does not read its responses,
+    /// does nothing against messages pushed to it.
+    pub pubsub_output_limit: OutputLimit,
+    /// Most memory all clients' input and output buffers may hold together (Redis 7's
+    /// `maxmemory-clients`); past it, the clients holding the most are closed until the
+    /// total is below. `None`: no limit.
+    pub max_client_memory: Option<usize>,
     /// Stop gracefully on `SIGINT` and `SIGTERM` (a second signal stops at once).
     pub stop_on_signals: bool,
+}
+
+/// A limit on a client's unsent output, as Redis's `client-output-buffer-limit` states
+/// one: a client is closed as soon as it owes `hard` bytes, or once it has owed more than
+/// `soft` bytes for longer than `soft_time`. A limit of 0 is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimit {
+    /// Close at once at this many bytes.
+    pub hard: usize,
+    /// Close after `soft_time` above this many bytes.
+    pub soft: usize,
+    /// How long a client may stay above `soft`.
+    pub soft_time: Duration,
+}
+
+impl Default for OutputLimit {
+    /// Redis's default for the `pubsub` class: `32mb 8mb 60`.
+    fn default() -> OutputLimit {
+        OutputLimit {
+            hard: 32 * 1024 * 1024,
+            soft: 8 * 1024 * 1024,
+            soft_time: Duration::from_secs(60),
+        }
+    }
 }
 
 /// File descriptors kept for the server's own use when deriving `max_clients` (poller,
@@ -55,6 +89,8 @@ impl Default for Config {
             output_high_watermark: 64 * 1024 * 1024,
             output_low_watermark: 16 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(10),
+            pubsub_output_limit: OutputLimit::default(),
+            max_client_memory: None,
             stop_on_signals: false,
         }
     }

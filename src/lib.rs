@@ -12,6 +12,8 @@
 //!  │                                  │ ctx.reply ─► Codec::encode         │
 //!  │ writable client ─► output.rs: write what is owed; WRITABLE interest   │
 //!  │                    only while something is; watermarks pause/resume   │
+//!  │ ctx.publish ─► pubsub/: a shared frame queued for each subscriber,    │
+//!  │                each written once (writev) at the end of the turn      │
 //!  │ end of stream, QUIT, errors, idle, SIGTERM                            │
 //!  │                 ─► close.rs: write what is owed, linger, close        │
 //!  │ end of each turn ─► mod.rs: effects services asked for, deferred      │
@@ -40,6 +42,8 @@
 //! - [`resp`]: RESP2, the Redis protocol, as a codec, and its client side
 //!   ([`resp::client`]: request encoder, reply framer, reply values);
 //! - [`service`]: the [`Service`] trait and the [`Context`] it works through;
+//! - [`pubsub`]: topics clients subscribe to and messages published to them, encoded
+//!   once and shared by every receiver; Redis's glob patterns ([`pubsub::Glob`]);
 //! - [`commands`]: the daemon's command set (`PING`, `ADD`, `CLIENT LIST`, ...);
 //! - [`stats`]: server-wide counters.
 //!

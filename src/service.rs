@@ -4,15 +4,19 @@
 //! The loop decodes a request with the [`Codec`], hands it to the service with a context
 //! for the client it came from, and writes whatever the service replied, in request order.
 //! Through the context a service reads the client's info and its own per-client state,
-//! looks at the table of clients, replies, and asks for effects the loop carries out at a
-//! safe point: close this client after its reply, close another client, stop the server.
+//! looks at the table of clients, replies, subscribes its client to topics and publishes
+//! to them ([`crate::pubsub`]), and asks for effects the loop carries out at a safe point:
+//! close this client after its reply, close another client, stop the server.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use crate::client::frames::Frame;
 use crate::client::{ClientId, ClientInfo, CloseReason};
 use crate::client_table::{ClientTable, Clients};
 use crate::codec::Codec;
 use crate::config::ServerInfo;
+use crate::pubsub::{self, Encode, Fanout, Kind, PubSub, Subscriptions, Topics, Via};
 use crate::stats::Stats;
 
 /// The application behind the loop.
@@ -65,10 +69,21 @@ pub(crate) struct Effects {
     pub(crate) close_current: Option<CloseReason>,
     /// Stop the server (graceful shutdown).
     pub(crate) stop: bool,
-    /// Other clients to close now (slab keys).
-    pub(crate) kill: Vec<usize>,
-    /// Other clients that were sent a response and need a write (slab keys).
+    /// Other clients to close now (slab keys), and why.
+    pub(crate) kill: Vec<(usize, CloseReason)>,
+    /// Other clients that were sent something, to write at the end of the loop's turn,
+    /// once each (slab keys; each is marked `flush_queued` while listed).
     pub(crate) flush: Vec<usize>,
+    /// Messages the current client published to itself: queued after its reply.
+    pub(crate) to_self: Vec<Frame>,
+}
+
+/// The loop's state a context works on besides the client table.
+pub(crate) struct LoopState<'a> {
+    pub(crate) effects: &'a mut Effects,
+    pub(crate) pubsub: &'a mut PubSub,
+    pub(crate) server: &'a ServerInfo,
+    pub(crate) stats: &'a mut Stats,
 }
 
 /// A service's view of the server while it handles one client's request.
@@ -81,8 +96,9 @@ pub struct Context<'a, C: Codec, S> {
     /// This client's protocol session (a copy of its handle's).
     session: C::Session,
     effects: &'a mut Effects,
+    pubsub: &'a mut PubSub,
     server: &'a ServerInfo,
-    stats: &'a Stats,
+    stats: &'a mut Stats,
     now: Instant,
 }
 
@@ -93,9 +109,7 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
         table: &'a mut ClientTable<C, S>,
         key: usize,
         out: &'a mut Vec<u8>,
-        effects: &'a mut Effects,
-        server: &'a ServerInfo,
-        stats: &'a Stats,
+        state: LoopState<'a>,
         now: Instant,
     ) -> Context<'a, C, S> {
         Context {
@@ -103,9 +117,10 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
             key,
             out,
             session: C::Session::default(),
-            effects,
-            server,
-            stats,
+            effects: state.effects,
+            pubsub: state.pubsub,
+            server: state.server,
+            stats: state.stats,
             now,
         }
     }
@@ -192,12 +207,12 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
             self.effects.close_current = Some(CloseReason::Killed);
             return true;
         }
-        if self.effects.kill.contains(&key) {
+        if self.effects.kill.iter().any(|&(k, _)| k == key) {
             return false;
         }
         if let Some(client) = self.table.get_mut(key) {
             client.begin_close(CloseReason::Killed);
-            self.effects.kill.push(key);
+            self.effects.kill.push((key, CloseReason::Killed));
         }
         true
     }
@@ -219,11 +234,99 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
             Some(client) if client.is_open() && client.owed() <= high_watermark => {
                 let session = client.session;
                 C::encode(session, response, client.queued_output());
-                self.effects.flush.push(key);
+                if !client.flush_queued {
+                    client.flush_queued = true;
+                    self.effects.flush.push(key);
+                }
+                self.table.account(key);
                 true
             }
             _ => false,
         }
+    }
+
+    /// Subscribes this client to `name`: a channel, a pattern or a shard channel, as
+    /// `kind` says. Returns `false` if it already was (Redis confirms anyway).
+    pub fn subscribe(&mut self, kind: Kind, name: &[u8]) -> bool {
+        self.pubsub.registry.subscribe(self.key, kind, name)
+    }
+
+    /// Unsubscribes this client from `name` of `kind`; returns `false` if it was not
+    /// subscribed.
+    pub fn unsubscribe(&mut self, kind: Kind, name: &[u8]) -> bool {
+        self.pubsub.registry.unsubscribe(self.key, kind, name)
+    }
+
+    /// Unsubscribes this client from every topic of `kind`; returns their names, in the
+    /// order they were dropped.
+    pub fn unsubscribe_all(&mut self, kind: Kind) -> Vec<Arc<[u8]>> {
+        self.pubsub.registry.unsubscribe_all(self.key, kind)
+    }
+
+    /// How many topics of each kind this client subscribes to.
+    pub fn subscriptions(&self) -> Subscriptions {
+        self.pubsub.registry.counts(self.key)
+    }
+
+    /// The topics with subscribers, server-wide.
+    pub fn topics(&self) -> Topics<'_> {
+        Topics::new(&self.pubsub.registry)
+    }
+
+    /// Publishes a message on `channel`: to its subscribers and to the subscribers of
+    /// every pattern that matches it. `encode` writes the message as a receiver reached
+    /// `via` a subscription gets it, in the encoding form given (a session reduced by
+    /// [`Codec::encoding`]); it is called once per distinct `via` and form, and the bytes
+    /// are shared among the receivers. Returns the receivers, as Redis counts them (one
+    /// per subscription that matched).
+    ///
+    /// Subscribers get the message after everything they were owed; this client, if it
+    /// subscribes, after its replies to this request. A subscriber whose unsent output
+    /// goes past [`Config::pubsub_output_limit`](crate::Config::pubsub_output_limit) is
+    /// closed; nobody is waited for.
+    pub fn publish(
+        &mut self,
+        channel: &[u8],
+        mut encode: impl FnMut(Via<'_>, C::Session, &mut Vec<u8>),
+    ) -> usize {
+        self.fan_out(Kind::Channel, channel, &mut encode)
+    }
+
+    /// Publishes a message on the shard channel `channel` (patterns are not matched):
+    /// see [`publish`](Context::publish).
+    pub fn publish_shard(
+        &mut self,
+        channel: &[u8],
+        mut encode: impl FnMut(Via<'_>, C::Session, &mut Vec<u8>),
+    ) -> usize {
+        self.fan_out(Kind::ShardChannel, channel, &mut encode)
+    }
+
+    fn fan_out(
+        &mut self,
+        kind: Kind,
+        channel: &[u8],
+        encode: &mut Encode<'_, C::Session>,
+    ) -> usize {
+        let mut fanout = Fanout {
+            current: Some(self.key),
+            flush: &mut self.effects.flush,
+            kill: &mut self.effects.kill,
+            to_self: &mut self.effects.to_self,
+            limit: &self.server.config.pubsub_output_limit,
+            stats: self.stats,
+            now: self.now,
+        };
+        let PubSub { registry, encoded } = &mut *self.pubsub;
+        pubsub::publish(
+            self.table,
+            registry,
+            encoded,
+            &mut fanout,
+            kind,
+            channel,
+            encode,
+        )
     }
 
     /// Asks the server to stop: stop accepting, write what is owed, close every client.
@@ -233,7 +336,7 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
 
     /// The connected clients, this one included.
     pub fn clients(&self) -> Clients<'_, C, S> {
-        Clients::new(self.table)
+        Clients::new(self.table, &self.pubsub.registry)
     }
 
     /// Facts about the server: start time, listeners, configuration.
@@ -243,7 +346,7 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
 
     /// The server's counters.
     pub fn stats(&self) -> &Stats {
-        self.stats
+        &*self.stats
     }
 
     /// The time the loop woke up for this batch of events (cheaper than `Instant::now`).

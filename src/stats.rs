@@ -30,6 +30,9 @@ pub struct Stats {
     /// Times a client's turn ended at the per-turn request budget with requests left, so
     /// that other clients were served first.
     pub turns_yielded: u64,
+    /// Subscribers closed because their unsent output went past the pub/sub output limit
+    /// (Redis's `client_output_buffer_limit_disconnections`).
+    pub client_output_buffer_limit_disconnections: u64,
     /// Clients closed, by reason.
     closed: [u64; CloseReason::ALL.len()],
 }

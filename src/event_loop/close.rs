@@ -103,6 +103,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let Some(mut client) = self.clients.remove(key) else {
             return;
         };
+        // Before the slot can be taken again: nothing of it stays subscribed.
+        self.pubsub.registry.remove_client(key);
         let _ = self.poll.registry().deregister(&mut client.stream);
         self.stats.count_close(reason);
         debug!(

@@ -11,9 +11,10 @@
 //! A turn: wait (at most until the nearest deadline), then for each event: a master
 //! socket's token accepts; a client's token writes what it is owed if writable and
 //! serves it if readable; the waker or a signal begins a graceful stop. Then the deferred
-//! work: what services asked for (close another client, write to another client, stop),
-//! clients whose turn ended at a budget with input left, accepts left over, lingering
-//! clients and idle deadlines. The client handle decides what an event means for it
+//! work: what services asked for (close another client, stop), clients whose turn ended
+//! at a budget with input left, accepts left over, then every client sent something by
+//! another (a published message, `send_to`), written once with all it got this turn,
+//! then lingering clients and idle deadlines. The client handle decides what an event means for it
 //! ([`Client`](crate::client::Client)'s transitions); the loop carries it out. Nothing a
 //! client does can end the loop.
 
@@ -33,6 +34,7 @@ use crate::client_table::ClientTable;
 use crate::codec::Codec;
 use crate::config::{Config, ServerInfo};
 use crate::error::Error;
+use crate::pubsub::PubSub;
 use crate::service::{Effects, Service};
 use crate::stats::Stats;
 
@@ -64,6 +66,8 @@ pub(crate) struct EventLoop<C: Codec, S: Service<C>> {
     stats: Stats,
     /// What the service asked for while handling the current request.
     effects: Effects,
+    /// Topics and their subscribers.
+    pubsub: PubSub,
     /// The shared buffers lent to the client being served.
     scratch: Scratch,
     /// Clients whose turn ended with input possibly left, to serve again next turn.
@@ -119,6 +123,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             info,
             stats: Stats::default(),
             effects: Effects::default(),
+            pubsub: PubSub::default(),
             scratch: Scratch::new(),
             ready: Vec::new(),
             lingering: VecDeque::new(),
@@ -200,7 +205,10 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// How long the next poll may wait: not at all while work is deferred, else until the
     /// nearest deadline.
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.ready.is_empty() || self.listeners.iter().any(|l| l.pending) {
+        if !self.ready.is_empty()
+            || !self.effects.flush.is_empty()
+            || self.listeners.iter().any(|l| l.pending)
+        {
             return Some(Duration::ZERO);
         }
         let mut next: Option<Instant> = self.shutdown_deadline;
@@ -247,23 +255,16 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     }
 
     /// Carries out what the service asked for while handling requests: close other
-    /// clients, write what other clients were sent, stop.
+    /// clients (killed, or past their output limit), stop. What other clients were sent
+    /// is written at the end of the loop's turn ([`flush_queued`](Self::flush_queued)).
     fn apply_effects(&mut self, now: Instant) {
         if !self.effects.kill.is_empty() {
             let mut kill = mem::take(&mut self.effects.kill);
-            for &key in &kill {
-                self.close_now(key, CloseReason::Killed);
+            for &(key, reason) in &kill {
+                self.close_now(key, reason);
             }
             kill.clear();
             self.effects.kill = kill;
-        }
-        if !self.effects.flush.is_empty() {
-            let mut flush = mem::take(&mut self.effects.flush);
-            for &key in &flush {
-                self.flush(key, now);
-            }
-            flush.clear();
-            self.effects.flush = flush;
         }
         if self.effects.stop {
             self.effects.stop = false;
@@ -289,6 +290,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
         }
         self.accept_deferred(now);
+        self.flush_queued(now);
         self.sweep_lingering(now);
         if let Some(timeout) = self.info.config.idle_timeout {
             self.close_idle(timeout, now);

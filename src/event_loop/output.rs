@@ -6,6 +6,7 @@
 //! down to the low watermark, a paused client reads again; written out, a closing client
 //! lingers or closes.
 
+use std::mem;
 use std::time::Instant;
 
 use log::{debug, warn};
@@ -37,6 +38,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 return;
             }
         };
+        self.clients.account(key);
         self.stats.total_net_output_bytes += sent as u64;
         if sent > 0 && self.info.config.idle_timeout.is_some() {
             // Written to is active too: keep the idle order in step with `last_active`.
@@ -65,6 +67,36 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         if resumed {
             debug!(target: LOG_TARGET, "output drained, resuming reads client={id}");
             self.ready.push(key);
+        }
+    }
+
+    /// Gives a client its output back without writing it (it will be, later this turn).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn keep_output(&mut self, key: usize, output: Output) {
+        match self.clients.get_mut(key) {
+            Some(client) => client.return_output(output, &mut self.scratch),
+            None => buffers::discard_output(output, &mut self.scratch),
+        }
+    }
+
+    /// Writes, once each, the clients that were sent something while others were served
+    /// (published messages, `send_to`): at the end of the loop's turn, so that a
+    /// subscriber sent many messages in one turn gets them in one `writev`.
+    pub(super) fn flush_queued(&mut self, now: Instant) {
+        if self.effects.flush.is_empty() {
+            return;
+        }
+        let mut flush = mem::take(&mut self.effects.flush);
+        for &key in &flush {
+            if let Some(client) = self.clients.get_mut(key) {
+                client.flush_queued = false;
+                self.flush(key, now);
+            }
+        }
+        flush.clear();
+        if self.effects.flush.is_empty() {
+            self.effects.flush = flush;
         }
     }
 

@@ -20,9 +20,11 @@ use mio::event::Event;
 
 use super::{EventLoop, LOG_TARGET};
 use crate::client::buffers::{self, Input, Output};
+use crate::client::frames::Frame;
 use crate::client::{ClientId, CloseReason, OnReadable};
+use crate::client_table::ClientTable;
 use crate::codec::{Codec, Decoded};
-use crate::service::{Context, Service};
+use crate::service::{Context, LoopState, Service};
 
 /// Reads one client may do per turn before others get theirs (fairness).
 pub(crate) const READS_PER_EVENT: usize = 16;
@@ -182,6 +184,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
 
     /// Gives the buffers back, writes the responses, carries out the service's effects,
     /// and acts on how the turn ended.
+    #[inline(always)]
     fn end_turn(&mut self, turn: Turn<C>, end: TurnEnd) {
         let Turn {
             key,
@@ -190,11 +193,23 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             now,
             ..
         } = turn;
-        match self.clients.get_mut(key) {
-            Some(client) => client.return_input(input, &mut self.scratch),
-            None => buffers::discard_input(input, &mut self.scratch),
+        let write_later = match self.clients.get_mut(key) {
+            Some(client) => {
+                client.return_input(input, &mut self.scratch);
+                client.flush_queued
+            }
+            None => {
+                buffers::discard_input(input, &mut self.scratch);
+                false
+            }
+        };
+        if write_later {
+            // Sent something by another client this turn: it is written once, with all
+            // of it, at the end of the loop's turn.
+            self.keep_output(key, output);
+        } else {
+            self.write_output(key, output, now);
         }
-        self.write_output(key, output, now);
         self.apply_effects(now);
         match end {
             TurnEnd::Drained | TurnEnd::Stopped => {}
@@ -243,13 +258,17 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                             client.info.requests += 1;
                         }
                         let mark = turn.output.buf.len();
+                        let state = LoopState {
+                            effects: &mut self.effects,
+                            pubsub: &mut self.pubsub,
+                            server: &self.info,
+                            stats: &mut self.stats,
+                        };
                         let mut ctx = Context::new(
                             &mut self.clients,
                             key,
                             &mut turn.output.buf,
-                            &mut self.effects,
-                            &self.info,
-                            &self.stats,
+                            state,
                             turn.now,
                         )
                         .speaking(turn.session);
@@ -259,6 +278,10 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         }))
                         .is_err();
                         turn.session = ctx.session();
+                        if !self.effects.to_self.is_empty() {
+                            let to_self = &mut self.effects.to_self;
+                            own_messages(&mut self.clients, key, &turn.output, to_self, panicked);
+                        }
                         Step::Handled {
                             used,
                             mark,
@@ -362,18 +385,22 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         };
         let session = client.session;
         let mut output = client.lend_output(&mut self.scratch);
-        let mut ctx = Context::new(
-            &mut self.clients,
-            key,
-            &mut output.buf,
-            &mut self.effects,
-            &self.info,
-            &self.stats,
-            now,
-        )
-        .speaking(session);
+        let state = LoopState {
+            effects: &mut self.effects,
+            pubsub: &mut self.pubsub,
+            server: &self.info,
+            stats: &mut self.stats,
+        };
+        let mut ctx =
+            Context::new(&mut self.clients, key, &mut output.buf, state, now).speaking(session);
         let service = &mut self.service;
-        if panic::catch_unwind(AssertUnwindSafe(|| service.on_connect(&mut ctx))).is_err() {
+        let panicked =
+            panic::catch_unwind(AssertUnwindSafe(|| service.on_connect(&mut ctx))).is_err();
+        if !self.effects.to_self.is_empty() {
+            let to_self = &mut self.effects.to_self;
+            own_messages(&mut self.clients, key, &output, to_self, panicked);
+        }
+        if panicked {
             output.buf.clear();
             self.effects.close_current = Some(CloseReason::ServicePanic);
             if let Some(client) = self.clients.get(key) {
@@ -387,5 +414,20 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
         self.write_output(key, output, now);
         self.apply_effects(now);
+    }
+}
+
+/// Queues the messages a client published to itself while being served, after its
+/// replies so far (dropped if the service panicked: the client is closing).
+fn own_messages<C: Codec, S>(
+    clients: &mut ClientTable<C, S>,
+    key: usize,
+    output: &Output,
+    to_self: &mut Vec<Frame>,
+    panicked: bool,
+) {
+    match clients.get_mut(key) {
+        Some(client) if !panicked => client.push_own_frames(output, to_self),
+        _ => to_self.clear(),
     }
 }
