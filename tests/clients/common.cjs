@@ -73,6 +73,23 @@ function adder(server) {
   };
 }
 
+/**
+ * Checks ADD/SUM (or their stand-ins) one by one through `send`, the client's generic
+ * command call: ADD 1 2 3 → 6, ADD -10 → -4, SUM → -4, SUM → 0.
+ */
+async function checkAdder(adderFor, send) {
+  for (const [command, want] of [
+    [adderFor.add(1, 2, 3), 6],
+    [adderFor.add(-10), -4],
+    [adderFor.sum(), -4],
+    [adderFor.sum(), 0],
+  ]) {
+    const what = command.slice(0, 2).join(' ');
+    setStep(what);
+    check(what, await send(command), want);
+  }
+}
+
 /** The commands of the 1,000-long pipeline and the replies they must get, in order. */
 function pipelineCommands(adderFor) {
   const commands = [];
@@ -134,6 +151,7 @@ module.exports = {
   Mismatch,
   adder,
   check,
+  checkAdder,
   fail,
   failStep,
   parseArgs,

@@ -35,15 +35,7 @@ async function row() {
   c.check('ECHO binary payload', await client.callBuffer('ECHO', c.PAYLOAD), c.PAYLOAD);
 
   const adder = c.adder(args.server);
-  for (const [command, want] of [
-    [adder.add(1, 2, 3), 6],
-    [adder.add(-10), -4],
-    [adder.sum(), -4],
-    [adder.sum(), 0],
-  ]) {
-    c.setStep(command.slice(0, 2).join(' '));
-    c.check(command.slice(0, 2).join(' '), await client.call(...command), want);
-  }
+  await c.checkAdder(adder, (command) => client.call(...command));
 
   const name = `matrix-ioredis-${process.pid}`;
   c.setStep('CLIENT SETNAME');

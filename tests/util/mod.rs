@@ -210,17 +210,23 @@ impl Muxd {
 
 impl Drop for Muxd {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if thread::panicking() {
-            eprintln!(
-                "--- muxd {} stderr ---\n{}",
-                self.args.join(" "),
-                self.stderr()
-            );
-        }
+        stop_child(self.child.take(), "muxd", &self.args, &self.stderr);
+    }
+}
+
+/// Kills and reaps a server a test started; if the test is failing, prints its command
+/// line and what it logged.
+pub fn stop_child(child: Option<Child>, name: &str, args: &[String], log: &Mutex<String>) {
+    if let Some(mut child) = child {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    if thread::panicking() {
+        eprintln!(
+            "--- {name} {} log ---\n{}",
+            args.join(" "),
+            log.lock().unwrap()
+        );
     }
 }
 

@@ -8,10 +8,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
-use std::thread;
 use std::time::Instant;
 
-use super::{Client, TIMEOUT, collect_lines};
+use super::{TIMEOUT, collect_lines, stop_child};
 
 /// What Redis logs once every listener is open (7.0: "Ready to accept connections";
 /// 7.2 adds the listener's kind after it).
@@ -119,16 +118,6 @@ impl RedisServer {
         self.dir.path().join("redis.sock")
     }
 
-    #[track_caller]
-    pub fn tcp(&self) -> Client {
-        Client::tcp(self.tcp_addr())
-    }
-
-    #[track_caller]
-    pub fn unix(&self) -> Client {
-        Client::unix(&self.unix_path())
-    }
-
     /// Everything Redis logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
@@ -137,16 +126,6 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if thread::panicking() {
-            eprintln!(
-                "--- redis-server {} log ---\n{}",
-                self.args.join(" "),
-                self.log()
-            );
-        }
+        stop_child(self.child.take(), "redis-server", &self.args, &self.log);
     }
 }
