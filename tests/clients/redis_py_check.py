@@ -18,6 +18,7 @@ INCRBY on a key and a Lua get-and-delete stand in, with the same integer replies
 
 import argparse
 import asyncio
+import faulthandler
 import inspect
 import os
 import sys
@@ -187,6 +188,9 @@ async def wrong_password(args, password):
 
 
 async def main():
+    # A server that never answers would hang redis-py (no timeout by default): after 60 s,
+    # print where the row is stuck and exit 1.
+    faulthandler.dump_traceback_later(60, exit=True)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", required=True)
     parser.add_argument("--password")
