@@ -116,7 +116,7 @@ async def connection_facts(client):
 async def row(args, password):
     client = connect(args, password)
     try:
-        step("PING")
+        step("connect and PING")
         check("PING", await done(client.ping()), True)
         parser, protocol = await connection_facts(client)
         print(f"connected: parser={parser} protocol={protocol}")
