@@ -15,7 +15,7 @@
 //!  │ end of stream, QUIT, errors, idle, SIGTERM                            │
 //!  │                 ─► close.rs: write what is owed, linger, close        │
 //!  │ end of each turn ─► mod.rs: effects services asked for, deferred      │
-//!  │                     reads and accepts, lingering and idle deadlines   │
+//!  │                     reads and accepts; timers.rs: deadlines that came │
 //!  └───────────────────────────────────────────────────────────────────────┘
 //!  The handle (client/) decides what an event means for it: open, paused,
 //!  closing, lingering; the loop carries out what it decides.
@@ -30,7 +30,8 @@
 //! - [`config`]: what a server is told ([`Config`]) and knows once bound ([`ServerInfo`]);
 //! - [`fd_limit`]: the open-file limit, which bounds the number of clients;
 //! - `event_loop`: the loop itself (private), one room per phase: `accept`, `serve`,
-//!   `output`, `close`;
+//!   `output`, `close`, and `timers` for its deadlines (idle, linger, accept retry, stop);
+//! - `deadlines` (private): the deadline heap every timer lives in;
 //! - [`listener`]: master sockets, TCP and Unix, and the life of socket files;
 //! - [`client_table`]: the table of client handles, and the read-only view services get;
 //! - [`client`]: one client handle: its state machine, the buffers lent to it for a turn,
@@ -78,6 +79,7 @@ pub mod client_table;
 pub mod codec;
 pub mod commands;
 pub mod config;
+mod deadlines;
 mod error;
 mod event_loop;
 pub mod fd_limit;

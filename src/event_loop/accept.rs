@@ -4,9 +4,10 @@
 //! [`ACCEPTS_PER_EVENT`] connections per turn (the rest next turn, so a connection storm
 //! cannot starve connected clients). Each connection is checked against the client limit
 //! before anything is allocated for it, takes a slot in the table and is registered under
-//! that slot's key, then the service greets it (`on_connect`). When `accept` fails for
-//! lack of descriptors the listener pauses and retries after [`ACCEPT_RETRY`], or as soon
-//! as a client closes: never in a busy loop.
+//! that slot's key, gets its idle deadline, then the service greets it (`on_connect`).
+//! When `accept` fails for lack of descriptors the listener pauses and retries after
+//! [`ACCEPT_RETRY`] (a deadline of the loop), or as soon as a client closes: never in a
+//! busy loop.
 
 use std::io::{self, Write};
 use std::net::Shutdown;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 use mio::{Interest, Poll, Token};
 
+use super::timers::LoopTimer;
 use super::{EventLoop, FIRST_LISTENER, LOG_TARGET};
 use crate::client::{Client, ClientInfo};
 use crate::codec::Codec;
@@ -39,8 +41,11 @@ pub(super) struct ListenerSlot {
     listener: Option<Listener>,
     /// The accept budget ran out with connections possibly still queued.
     pub(super) pending: bool,
-    /// `accept` failed for lack of descriptors; retry at this time (or when one frees).
-    pub(super) retry_at: Option<Instant>,
+    /// `accept` failed for lack of descriptors: retry when a retry deadline comes or a
+    /// descriptor frees.
+    paused: bool,
+    /// A retry deadline is armed (one at a time).
+    retry_armed: bool,
 }
 
 impl ListenerSlot {
@@ -56,12 +61,12 @@ impl ListenerSlot {
             info!(target: LOG_TARGET, "closed listener {}", listener.info().addr);
         }
         self.pending = false;
-        self.retry_at = None;
+        self.paused = false;
     }
 
     /// A descriptor was freed: if accepting had paused for lack of them, try again now.
     pub(super) fn descriptor_freed(&mut self) {
-        if self.retry_at.is_some() {
+        if self.paused {
             self.pending = true;
         }
     }
@@ -84,7 +89,8 @@ pub(super) fn bind_listeners(poll: &Poll, config: &Config) -> Result<Vec<Listene
         listeners.push(ListenerSlot {
             listener: Some(listener),
             pending: false,
-            retry_at: None,
+            paused: false,
+            retry_armed: false,
         });
     }
     Ok(listeners)
@@ -102,7 +108,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    if slot.retry_at.take().is_some() {
+                    if std::mem::take(&mut slot.paused) {
                         info!(
                             target: LOG_TARGET,
                             "accepting again after descriptor exhaustion listener={}",
@@ -131,7 +137,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         e.raw_os_error(),
                         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                     );
-                    if slot.retry_at.is_none() {
+                    if !slot.paused {
                         warn!(
                             target: LOG_TARGET,
                             "accept failed, pausing accepts listener={} error={e}",
@@ -141,8 +147,11 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     if exhausted {
                         self.stats.accept_fd_exhausted += 1;
                     }
-                    slot.retry_at = Some(now + ACCEPT_RETRY);
+                    slot.paused = true;
                     slot.pending = false;
+                    if !std::mem::replace(&mut slot.retry_armed, true) {
+                        self.arm(LoopTimer::AcceptRetry(index), now + ACCEPT_RETRY);
+                    }
                     return;
                 }
             }
@@ -152,16 +161,24 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
     }
 
-    /// Accepts where the last turn's budget ran out, or where a retry after descriptor
-    /// exhaustion is due.
+    /// Accepts where the last turn's budget ran out, or where a freed descriptor may let
+    /// a paused listener accept again.
     pub(super) fn accept_deferred(&mut self, now: Instant) {
         for index in 0..self.listeners.len() {
-            let due = self.listeners.get(index).is_some_and(|slot| {
-                slot.listener.is_some() && (slot.pending || slot.retry_at.is_some_and(|t| t <= now))
-            });
-            if due {
+            if self.listeners.get(index).is_some_and(|slot| slot.pending) {
                 self.accept(index, now);
             }
+        }
+    }
+
+    /// A paused listener's retry deadline came: try accepting again.
+    pub(super) fn retry_accept(&mut self, index: usize, now: Instant) {
+        let Some(slot) = self.listeners.get_mut(index) else {
+            return;
+        };
+        slot.retry_armed = false;
+        if slot.paused {
+            self.accept(index, now);
         }
     }
 
@@ -206,6 +223,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     shown.kind(),
                     shown.addr
                 );
+                self.arm_idle(key, now);
                 self.greet(key, now);
             }
             Err(e) => {

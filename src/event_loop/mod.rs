@@ -6,18 +6,19 @@
 //! - [`accept`]: a master socket's connection requests become client handles;
 //! - [`serve`]: a client's bytes are read, decoded, and handed to the service;
 //! - [`output`]: what a client is owed is written, its `WRITABLE` interest kept in step;
-//! - [`close`]: end of stream, lingering, closing, idle timeout and shutdown.
+//! - [`close`]: end of stream, lingering, closing and shutdown;
+//! - [`timers`]: the loop's deadlines (idle timeout, lingering, accept retries, the stop's
+//!   deadline), whose nearest one is the poll timeout.
 //!
 //! A turn: wait (at most until the nearest deadline), then for each event: a master
 //! socket's token accepts; a client's token writes what it is owed if writable and
 //! serves it if readable; the waker or a signal begins a graceful stop. Then the deferred
 //! work: what services asked for (close another client, write to another client, stop),
-//! clients whose turn ended at a budget with input left, accepts left over, lingering
-//! clients and idle deadlines. The client handle decides what an event means for it
+//! clients whose turn ended at a budget with input left, accepts left over, and the
+//! deadlines that have come. The client handle decides what an event means for it
 //! ([`Client`](crate::client::Client)'s transitions); the loop carries it out. Nothing a
 //! client does can end the loop.
 
-use std::collections::VecDeque;
 use std::io;
 use std::mem;
 use std::sync::Arc;
@@ -40,9 +41,10 @@ mod accept;
 mod close;
 mod output;
 mod serve;
+mod timers;
 
 use accept::ListenerSlot;
-use close::Linger;
+use timers::LoopDeadlines;
 
 /// Every room of the loop logs under this one target, so `RUST_LOG=muxd::event_loop=debug`
 /// and log readers see one name for the loop whichever file a line comes from.
@@ -68,8 +70,9 @@ pub(crate) struct EventLoop<C: Codec, S: Service<C>> {
     scratch: Scratch,
     /// Clients whose turn ended with input possibly left, to serve again next turn.
     ready: Vec<usize>,
-    /// Clients lingering after our side shut down, by when to look at them again.
-    lingering: VecDeque<Linger>,
+    /// The loop's own deadlines: idle timeouts, lingering clients, accept retries, the
+    /// stop's deadline.
+    deadlines: LoopDeadlines,
     stop: Arc<AtomicBool>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     /// Set once a stop began: past it, remaining clients are closed.
@@ -121,7 +124,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             effects: Effects::default(),
             scratch: Scratch::new(),
             ready: Vec::new(),
-            lingering: VecDeque::new(),
+            deadlines: LoopDeadlines::default(),
             stop,
             signals,
             shutdown_deadline: None,
@@ -198,31 +201,13 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     }
 
     /// How long the next poll may wait: not at all while work is deferred, else until the
-    /// nearest deadline.
+    /// nearest deadline (mio rounds up to its resolution, so the wake-up is never early).
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         if !self.ready.is_empty() || self.listeners.iter().any(|l| l.pending) {
             return Some(Duration::ZERO);
         }
-        let mut next: Option<Instant> = self.shutdown_deadline;
-        let mut consider = |t: Instant| {
-            next = Some(next.map_or(t, |n| n.min(t)));
-        };
-        if let Some(linger) = self.lingering.front() {
-            consider(linger.check_at);
-        }
-        for slot in &self.listeners {
-            if let Some(t) = slot.retry_at {
-                consider(t);
-            }
-        }
-        if let (Some(timeout), Some((_, client))) = (
-            self.info.config.idle_timeout,
-            self.clients.least_recently_active(),
-        ) {
-            consider(later(client.info.last_active, timeout));
-        }
-        // Round up so the wake-up is not a hair early and spins once more.
-        next.map(|t| t.saturating_duration_since(now) + Duration::from_millis(1))
+        self.next_deadline()
+            .map(|t| t.saturating_duration_since(now))
     }
 
     fn on_signals(&mut self, now: Instant) {
@@ -289,16 +274,6 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
         }
         self.accept_deferred(now);
-        self.sweep_lingering(now);
-        if let Some(timeout) = self.info.config.idle_timeout {
-            self.close_idle(timeout, now);
-        }
+        self.fire_deadlines(now);
     }
-}
-
-/// `at + after`, or a time far enough away when a configured duration is absurdly large
-/// (an `Instant` cannot hold it).
-fn later(at: Instant, after: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    at.checked_add(after.min(FAR)).unwrap_or(at)
 }

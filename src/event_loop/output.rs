@@ -38,10 +38,6 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
         };
         self.stats.total_net_output_bytes += sent as u64;
-        if sent > 0 && self.info.config.idle_timeout.is_some() {
-            // Written to is active too: keep the idle order in step with `last_active`.
-            self.clients.touch(key);
-        }
         let Some(client) = self.clients.get_mut(key) else {
             return;
         };

@@ -132,11 +132,6 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             handled: 0,
             now,
         };
-        if self.info.config.idle_timeout.is_some() {
-            // Only the idle sweep reads the least-recently-active order; it must follow
-            // every update of `last_active`.
-            self.clients.touch(key);
-        }
         let end = self.read_and_handle(&mut turn, short_read_drains);
         self.end_turn(turn, end);
     }
