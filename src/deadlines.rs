@@ -105,7 +105,6 @@ impl<T> Default for Deadlines<T> {
     }
 }
 
-#[allow(dead_code)] // TEMPORARY: the service's timers use the rest, next commit.
 impl<T> Deadlines<T> {
     /// Arms a timer due at `at`, then every `period` after if `period` is not zero,
     /// belonging to `owner` if given (it goes when [`remove_owner`](Self::remove_owner) is
@@ -147,13 +146,6 @@ impl<T> Deadlines<T> {
     /// Whether `id` names a timer still armed or firing (and not cancelled).
     pub(crate) fn contains(&self, id: TimerId) -> bool {
         self.slot(id).is_some_and(|s| !s.cancelled)
-    }
-
-    /// The owner of timer `id`: `Some(None)` for a timer that belongs to nobody, `None`
-    /// if there is no such timer.
-    pub(crate) fn owner(&self, id: TimerId) -> Option<Option<usize>> {
-        let slot = self.slot(id).filter(|s| !s.cancelled)?;
-        Some((slot.owner != NIL).then_some(slot.owner as usize))
     }
 
     /// Takes out the first timer due at or before `now` and created before `seq_limit`
@@ -274,7 +266,8 @@ impl<T> Deadlines<T> {
     }
 
     /// Armed timers (firing ones included).
-    pub(crate) fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.slots.len()
     }
 
@@ -533,7 +526,6 @@ mod tests {
         assert_eq!(old.key, new.key, "the slot is reused");
         assert_eq!(d.cancel(old), None);
         assert!(!d.reschedule(old, t0));
-        assert_eq!(d.owner(old), None);
         assert!(d.contains(new));
     }
 
@@ -592,11 +584,9 @@ mod tests {
         let a1 = d.insert(t0 + ms(1), Duration::ZERO, Some(0), "a1");
         let b = d.insert(t0 + ms(2), ms(5), Some(1), "b");
         let a2 = d.insert(t0 + ms(3), ms(5), Some(0), "a2");
-        let server = d.insert(t0 + ms(4), Duration::ZERO, None, "server");
+        d.insert(t0 + ms(4), Duration::ZERO, None, "server");
         let a3 = d.insert(t0 + ms(5), Duration::ZERO, Some(0), "a3");
         assert_eq!(d.owned(0), [a3, a2, a1]);
-        assert_eq!(d.owner(a2), Some(Some(0)));
-        assert_eq!(d.owner(server), Some(None));
         // One in the middle of the list goes on its own.
         assert_eq!(d.cancel(a2), Some("a2"));
         assert_eq!(d.owned(0), [a3, a1]);

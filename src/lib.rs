@@ -30,7 +30,8 @@
 //! - [`config`]: what a server is told ([`Config`]) and knows once bound ([`ServerInfo`]);
 //! - [`fd_limit`]: the open-file limit, which bounds the number of clients;
 //! - `event_loop`: the loop itself (private), one room per phase: `accept`, `serve`,
-//!   `output`, `close`, and `timers` for its deadlines (idle, linger, accept retry, stop);
+//!   `output`, `close`, `timers` for its deadlines (idle, linger, accept retry, stop),
+//!   and `callbacks` for the service's code outside requests (hooks, its timers);
 //! - `deadlines` (private): the deadline heap every timer lives in;
 //! - [`listener`]: master sockets, TCP and Unix, and the life of socket files;
 //! - [`client_table`]: the table of client handles, and the read-only view services get;
@@ -40,7 +41,8 @@
 //! - [`codec`]: the [`Codec`] trait: bytes to requests, responses to bytes;
 //! - [`resp`]: RESP2, the Redis protocol, as a codec, and its client side
 //!   ([`resp::client`]: request encoder, reply framer, reply values);
-//! - [`service`]: the [`Service`] trait and the [`Context`] it works through;
+//! - [`service`]: the [`Service`] trait, the [`Context`] it works through for one client
+//!   and the [`ServerContext`] for the whole server (timers, other clients, stopping);
 //! - [`commands`]: the daemon's command set (`PING`, `ADD`, `CLIENT LIST`, ...);
 //! - [`stats`]: server-wide counters.
 //!
@@ -54,7 +56,7 @@
 //!
 //! impl Service<RespCodec> for CountArgs {
 //!     type ClientState = ();
-//!     fn on_request(&mut self, request: Args<'_>, ctx: &mut Context<'_, RespCodec, ()>) {
+//!     fn on_request(&mut self, request: Args<'_>, ctx: &mut Context<'_, RespCodec, Self>) {
 //!         ctx.reply(&Reply::Integer(request.len() as i64));
 //!     }
 //! }
@@ -97,6 +99,6 @@ pub use config::{Config, ServerInfo};
 pub use error::{Error, ErrorKind};
 pub use listener::{ListenAddr, ListenerInfo, ListenerKind};
 pub use server::{Server, ServerHandle};
-pub use service::{Context, Service};
+pub use service::{Context, ServerContext, Service, TimerId};
 pub use stats::Stats;
 pub use stream::{Peer, PeerCred, Stream};

@@ -14,7 +14,7 @@ use mio::Waker;
 use crate::codec::Codec;
 use crate::config::Config;
 use crate::error::Error;
-use crate::event_loop::EventLoop;
+use crate::event_loop::Bound;
 use crate::listener::ListenAddr;
 use crate::service::Service;
 
@@ -39,7 +39,7 @@ use crate::service::Service;
 /// # Ok::<(), muxd::Error>(())
 /// ```
 pub struct Server<C: Codec, S: Service<C>> {
-    event_loop: EventLoop<C, S>,
+    bound: Bound<C, S>,
     handle: ServerHandle,
 }
 
@@ -59,9 +59,9 @@ impl<C: Codec, S: Service<C>> Server<C, S> {
             ));
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let (event_loop, waker) = EventLoop::new(config, codec, service, Arc::clone(&stop))?;
+        let (bound, waker) = Bound::new(config, codec, service, Arc::clone(&stop))?;
         Ok(Server {
-            event_loop,
+            bound,
             handle: ServerHandle {
                 inner: Arc::new(HandleInner { waker, stop }),
             },
@@ -70,7 +70,7 @@ impl<C: Codec, S: Service<C>> Server<C, S> {
 
     /// The addresses actually bound, in the order given (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<ListenAddr> {
-        self.event_loop
+        self.bound
             .info()
             .listeners
             .iter()
@@ -80,7 +80,7 @@ impl<C: Codec, S: Service<C>> Server<C, S> {
 
     /// The client limit in force.
     pub fn max_clients(&self) -> usize {
-        self.event_loop.info().max_clients
+        self.bound.info().max_clients
     }
 
     /// A handle that stops this server from another thread.
@@ -95,7 +95,7 @@ impl<C: Codec, S: Service<C>> Server<C, S> {
     /// # Errors
     /// Fails only if the poller itself fails; no client's behaviour can make it fail.
     pub fn run(self) -> Result<S, Error> {
-        self.event_loop.run()
+        self.bound.run()
     }
 }
 

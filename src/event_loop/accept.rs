@@ -116,7 +116,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         );
                     }
                     let listener_info = Arc::clone(listener.info());
-                    self.stats.total_connections_received += 1;
+                    self.core.stats.total_connections_received += 1;
                     self.admit(listener_info, stream, peer, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -145,7 +145,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         );
                     }
                     if exhausted {
-                        self.stats.accept_fd_exhausted += 1;
+                        self.core.stats.accept_fd_exhausted += 1;
                     }
                     slot.paused = true;
                     slot.pending = false;
@@ -184,8 +184,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
 
     /// Puts an accepted connection in the table, or refuses it past the client limit.
     fn admit(&mut self, listener: Arc<ListenerInfo>, mut stream: Stream, peer: Peer, now: Instant) {
-        if self.clients.len() >= self.info.max_clients {
-            self.stats.rejected_connections += 1;
+        if self.core.clients.len() >= self.core.info.max_clients {
+            self.core.stats.rejected_connections += 1;
             if self
                 .last_limit_warning
                 .is_none_or(|t| now.duration_since(t) >= WARN_INTERVAL)
@@ -193,7 +193,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 warn!(
                     target: LOG_TARGET,
                     "client limit reached, rejecting connections max_clients={} rejected_total={}",
-                    self.info.max_clients, self.stats.rejected_connections
+                    self.core.info.max_clients, self.core.stats.rejected_connections
                 );
                 self.last_limit_warning = Some(now);
             }
@@ -210,7 +210,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let fd = stream.as_raw_fd();
         let registry = self.poll.registry();
         let shown = Arc::clone(&listener);
-        let inserted = self.clients.insert_with(|key, id| {
+        let inserted = self.core.clients.insert_with(|key, id| {
             registry.register(&mut stream, Token(key), Interest::READABLE)?;
             let info = ClientInfo::new(id, listener, peer, now);
             Ok::<_, io::Error>(Client::new(info, stream))

@@ -21,7 +21,7 @@ use super::{EventLoop, LOG_TARGET};
 use crate::client::{CloseReason, OnEof};
 use crate::codec::Codec;
 use crate::deadlines::later;
-use crate::service::Service;
+use crate::service::{ServerContext, Service};
 
 /// Longest wait for a closing client's peer to close after our side shut down.
 const LINGER: Duration = Duration::from_secs(1);
@@ -29,7 +29,7 @@ const LINGER: Duration = Duration::from_secs(1);
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// The peer shut down its write side: close now, or once the output owed is written.
     pub(super) fn on_eof(&mut self, key: usize) {
-        let Some(client) = self.clients.get_mut(key) else {
+        let Some(client) = self.core.clients.get_mut(key) else {
             return;
         };
         let dropped = client.drop_partial_request();
@@ -50,7 +50,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// that closing with unread input never resets the connection before the peer has
     /// read our last responses. Idle connections close at once.
     pub(super) fn linger_or_close(&mut self, key: usize, reason: CloseReason, now: Instant) {
-        let Some(client) = self.clients.get_mut(key) else {
+        let Some(client) = self.core.clients.get_mut(key) else {
             return;
         };
         if !client.begin_linger(reason) {
@@ -68,12 +68,12 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// Reads and drops what a lingering client sends; closes it at its end of stream.
     pub(super) fn discard_input(&mut self, key: usize, reason: CloseReason) {
         for _ in 0..READS_PER_EVENT {
-            let Some(client) = self.clients.get_mut(key) else {
+            let Some(client) = self.core.clients.get_mut(key) else {
                 return;
             };
             match client.read_and_drop(&mut self.scratch) {
                 Ok(0) => break,
-                Ok(n) => self.stats.total_net_input_bytes += n as u64,
+                Ok(n) => self.core.stats.total_net_input_bytes += n as u64,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
@@ -83,52 +83,58 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         self.close_now(key, reason);
     }
 
-    /// Removes a client from the table with its deadlines, closes its socket, and tells
-    /// the service.
+    /// Removes a client from the table with its deadlines and timers, closes its socket,
+    /// and tells the service.
     pub(super) fn close_now(&mut self, key: usize, reason: CloseReason) {
-        let Some(mut client) = self.clients.remove(key) else {
+        let Some(mut client) = self.core.clients.remove(key) else {
             return;
         };
         self.deadlines.remove_owner(key);
+        self.core.timers.remove_owner(key);
         let _ = self.poll.registry().deregister(&mut client.stream);
-        self.stats.count_close(reason);
+        self.core.stats.count_close(reason);
         debug!(
             target: LOG_TARGET,
             "client closed client={} reason={reason} cmds={} in={} out={}",
             client.info.id, client.info.requests, client.info.bytes_in, client.info.bytes_out
         );
         let (info, state) = client.into_parts();
+        let mut ctx = ServerContext::new(&mut self.core);
         let service = &mut self.service;
         if panic::catch_unwind(AssertUnwindSafe(|| {
-            service.on_disconnect(&info, state, reason);
+            service.on_disconnect(&info, state, reason, &mut ctx);
         }))
         .is_err()
         {
             error!(target: LOG_TARGET, "service panicked in on_disconnect client={}", info.id);
         }
+        // What it asked for is carried out by the caller's next `apply_effects` (at the
+        // latest at the end of this turn).
         // A descriptor was freed: a listener out of descriptors may accept again.
         for slot in &mut self.listeners {
             slot.descriptor_freed();
         }
     }
 
-    /// Stops accepting, closes the master sockets, and starts closing every client once
-    /// the responses it is owed are written.
+    /// Tells the service (`on_shutdown`), stops accepting, closes the master sockets, and
+    /// starts closing every client once the responses it is owed are written.
     pub(super) fn begin_shutdown(&mut self, now: Instant) {
-        let deadline = later(now, self.info.config.shutdown_timeout);
+        let deadline = later(now, self.core.info.config.shutdown_timeout);
         self.shutdown_deadline = Some(deadline);
         self.arm(LoopTimer::Shutdown, deadline);
+        self.with_server("on_shutdown", now, |service, ctx| service.on_shutdown(ctx));
         info!(
             target: LOG_TARGET,
             "shutting down clients={} timeout_ms={}",
-            self.clients.len(),
-            self.info.config.shutdown_timeout.as_millis()
+            self.core.clients.len(),
+            self.core.info.config.shutdown_timeout.as_millis()
         );
         for slot in &mut self.listeners {
             slot.close(&self.poll);
         }
-        for key in self.clients.keys() {
+        for key in self.core.clients.keys() {
             if self
+                .core
                 .clients
                 .get_mut(key)
                 .is_some_and(|client| client.begin_shutdown())

@@ -30,14 +30,14 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::client::CloseReason;
 use crate::client::buffers::Scratch;
-use crate::client_table::ClientTable;
 use crate::codec::Codec;
 use crate::config::{Config, ServerInfo};
 use crate::error::Error;
-use crate::service::{Effects, Service};
-use crate::stats::Stats;
+use crate::service::Service;
+use crate::service::core::Core;
 
 mod accept;
+mod callbacks;
 mod close;
 mod output;
 mod serve;
@@ -56,41 +56,29 @@ const SIGNALS: Token = Token(usize::MAX - 1);
 /// range, so slab keys are tokens as they are.
 const FIRST_LISTENER: usize = usize::MAX - 2;
 
-pub(crate) struct EventLoop<C: Codec, S: Service<C>> {
+/// What binding creates: the poller, the master sockets, the signal pipe, and what the
+/// loop serves with. It can be sent to the thread that will run it; what only the loop
+/// thread touches (the client table, the service's timers) is created when it runs.
+pub(crate) struct Bound<C: Codec, S: Service<C>> {
     poll: Poll,
     listeners: Vec<ListenerSlot>,
-    clients: ClientTable<C, S::ClientState>,
+    info: ServerInfo,
     codec: C,
     service: S,
-    info: ServerInfo,
-    stats: Stats,
-    /// What the service asked for while handling the current request.
-    effects: Effects,
-    /// The shared buffers lent to the client being served.
-    scratch: Scratch,
-    /// Clients whose turn ended with input possibly left, to serve again next turn.
-    ready: Vec<usize>,
-    /// The loop's own deadlines: idle timeouts, lingering clients, accept retries, the
-    /// stop's deadline.
-    deadlines: LoopDeadlines,
     stop: Arc<AtomicBool>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
-    /// Set once a stop began: past it, remaining clients are closed.
-    shutdown_deadline: Option<Instant>,
-    last_limit_warning: Option<Instant>,
-    /// Kept so the waker's registration lives as long as the loop.
-    _waker: Arc<Waker>,
+    waker: Arc<Waker>,
 }
 
-impl<C: Codec, S: Service<C>> EventLoop<C, S> {
+impl<C: Codec, S: Service<C>> Bound<C, S> {
     /// Creates the poller, binds every master socket in `config.listen` and, if asked,
-    /// installs the signal handlers; returns the loop and the waker that stops it.
+    /// installs the signal handlers; returns them and the waker that stops the loop.
     pub(crate) fn new(
         config: Config,
         codec: C,
         service: S,
         stop: Arc<AtomicBool>,
-    ) -> Result<(EventLoop<C, S>, Arc<Waker>), Error> {
+    ) -> Result<(Bound<C, S>, Arc<Waker>), Error> {
         let poll = Poll::new().map_err(|e| Error::poll("creating the poller", e))?;
         let waker = Arc::new(
             Waker::new(poll.registry(), WAKER).map_err(|e| Error::poll("creating the waker", e))?,
@@ -113,42 +101,86 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             config,
             max_clients,
         };
-        let event_loop = EventLoop {
+        let bound = Bound {
             poll,
             listeners,
-            clients: ClientTable::new(),
+            info,
             codec,
             service,
-            info,
-            stats: Stats::default(),
-            effects: Effects::default(),
-            scratch: Scratch::new(),
-            ready: Vec::new(),
-            deadlines: LoopDeadlines::default(),
             stop,
             signals,
-            shutdown_deadline: None,
-            last_limit_warning: None,
-            _waker: Arc::clone(&waker),
+            waker: Arc::clone(&waker),
         };
-        Ok((event_loop, waker))
+        Ok((bound, waker))
     }
 
     pub(crate) fn info(&self) -> &ServerInfo {
         &self.info
     }
 
+    /// Runs the loop on this thread until stopped; returns the service.
+    pub(crate) fn run(self) -> Result<S, Error> {
+        EventLoop::new(self).run()
+    }
+}
+
+/// The running loop.
+struct EventLoop<C: Codec, S: Service<C>> {
+    poll: Poll,
+    listeners: Vec<ListenerSlot>,
+    /// The client table, the service's timers, the effects it asks for, the server's
+    /// info and counters: what the service's contexts reach.
+    core: Core<C, S>,
+    codec: C,
+    service: S,
+    /// The shared buffers lent to the client being served.
+    scratch: Scratch,
+    /// Clients whose turn ended with input possibly left, to serve again next turn.
+    ready: Vec<usize>,
+    /// The loop's own deadlines: idle timeouts, lingering clients, accept retries, the
+    /// stop's deadline.
+    deadlines: LoopDeadlines,
+    stop: Arc<AtomicBool>,
+    signals: Option<signal_hook_mio::v1_0::Signals>,
+    /// Set once a stop began: past it, remaining clients are closed.
+    shutdown_deadline: Option<Instant>,
+    last_limit_warning: Option<Instant>,
+    /// Kept so the waker's registration lives as long as the loop.
+    _waker: Arc<Waker>,
+}
+
+impl<C: Codec, S: Service<C>> EventLoop<C, S> {
+    fn new(bound: Bound<C, S>) -> EventLoop<C, S> {
+        EventLoop {
+            poll: bound.poll,
+            listeners: bound.listeners,
+            core: Core::new(bound.info),
+            codec: bound.codec,
+            service: bound.service,
+            scratch: Scratch::new(),
+            ready: Vec::new(),
+            deadlines: LoopDeadlines::default(),
+            stop: bound.stop,
+            signals: bound.signals,
+            shutdown_deadline: None,
+            last_limit_warning: None,
+            _waker: bound.waker,
+        }
+    }
+
     /// Runs until stopped; returns the service.
-    pub(crate) fn run(mut self) -> Result<S, Error> {
+    fn run(mut self) -> Result<S, Error> {
         info!(
             "serving max_clients={} timeout={}",
-            self.info.max_clients,
-            self.info
+            self.core.info.max_clients,
+            self.core
+                .info
                 .config
                 .idle_timeout
                 .map_or(0, |t| t.as_secs_f64().ceil() as u64)
         );
         let mut events = Events::with_capacity(1024);
+        self.start(Instant::now());
         loop {
             let timeout = self.poll_timeout(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, timeout)
@@ -157,6 +189,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 return Err(Error::poll("poll", e));
             }
             let now = Instant::now();
+            self.core.now = now;
+            self.core.stats.eventloop_cycles += 1;
             for event in events.iter() {
                 match event.token() {
                     WAKER => {}
@@ -173,24 +207,24 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
             self.run_deferred(now);
             if let Some(deadline) = self.shutdown_deadline {
-                if self.clients.is_empty() {
+                if self.core.clients.is_empty() {
                     break;
                 }
                 if now >= deadline {
                     warn!(
                         "shutdown timeout reached, closing remaining clients={}",
-                        self.clients.len()
+                        self.core.clients.len()
                     );
                     break;
                 }
             }
         }
-        for key in self.clients.keys() {
+        for key in self.core.clients.keys() {
             self.close_now(key, CloseReason::Shutdown);
         }
         info!(
             "stopped commands_processed={} connections_received={}",
-            self.stats.total_commands_processed, self.stats.total_connections_received
+            self.core.stats.total_commands_processed, self.core.stats.total_connections_received
         );
         Ok(self.service)
     }
@@ -201,13 +235,17 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     }
 
     /// How long the next poll may wait: not at all while work is deferred, else until the
-    /// nearest deadline (mio rounds up to its resolution, so the wake-up is never early).
+    /// nearest deadline, the loop's or the service's (mio rounds up to its resolution, so
+    /// the wake-up is never early).
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         if !self.ready.is_empty() || self.listeners.iter().any(|l| l.pending) {
             return Some(Duration::ZERO);
         }
-        self.next_deadline()
-            .map(|t| t.saturating_duration_since(now))
+        let next = match (self.next_deadline(), self.core.timers.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        next.map(|t| t.saturating_duration_since(now))
     }
 
     fn on_signals(&mut self, now: Instant) {
@@ -231,27 +269,24 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
     }
 
-    /// Carries out what the service asked for while handling requests: close other
-    /// clients, write what other clients were sent, stop.
+    /// Carries out what the service asked for while its code ran: close other clients,
+    /// write what other clients were sent, stop. Closing a client runs the service's
+    /// `on_disconnect`, which may ask for more: that is carried out too.
     fn apply_effects(&mut self, now: Instant) {
-        if !self.effects.kill.is_empty() {
-            let mut kill = mem::take(&mut self.effects.kill);
-            for &key in &kill {
-                self.close_now(key, CloseReason::Killed);
-            }
-            kill.clear();
-            self.effects.kill = kill;
+        let mut i = 0;
+        while let Some(&key) = self.core.effects.kill.get(i) {
+            i += 1;
+            self.close_now(key, CloseReason::Killed);
         }
-        if !self.effects.flush.is_empty() {
-            let mut flush = mem::take(&mut self.effects.flush);
-            for &key in &flush {
-                self.flush(key, now);
-            }
-            flush.clear();
-            self.effects.flush = flush;
+        self.core.effects.kill.clear();
+        let mut i = 0;
+        while let Some(&key) = self.core.effects.flush.get(i) {
+            i += 1;
+            self.flush(key, now);
         }
-        if self.effects.stop {
-            self.effects.stop = false;
+        self.core.effects.flush.clear();
+        if self.core.effects.stop {
+            self.core.effects.stop = false;
             if self.shutdown_deadline.is_none() {
                 info!("stop requested by the service");
                 self.begin_shutdown(now);
@@ -264,7 +299,12 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         if !self.ready.is_empty() {
             let mut ready = mem::take(&mut self.ready);
             for &key in &ready {
-                if self.clients.get(key).is_some_and(|c| c.is_read_pending()) {
+                if self
+                    .core
+                    .clients
+                    .get(key)
+                    .is_some_and(|c| c.is_read_pending())
+                {
                     self.serve(key, false, now);
                 }
             }
@@ -275,5 +315,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
         self.accept_deferred(now);
         self.fire_deadlines(now);
+        self.fire_service_timers(now);
+        // What `on_disconnect` asked for when the loop closed clients on its own.
+        self.apply_effects(now);
     }
 }

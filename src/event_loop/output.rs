@@ -22,7 +22,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// keeps its `WRITABLE` interest in step; resumes a paused client or completes a close
     /// as the output owed allows.
     pub(super) fn write_output(&mut self, key: usize, mut output: Output, now: Instant) {
-        let Some(client) = self.clients.get_mut(key) else {
+        let Some(client) = self.core.clients.get_mut(key) else {
             buffers::discard_output(output, &mut self.scratch);
             return;
         };
@@ -37,8 +37,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 return;
             }
         };
-        self.stats.total_net_output_bytes += sent as u64;
-        let Some(client) = self.clients.get_mut(key) else {
+        self.core.stats.total_net_output_bytes += sent as u64;
+        let Some(client) = self.core.clients.get_mut(key) else {
             return;
         };
         if let Err(e) = client.sync_interest(self.poll.registry(), Token(key)) {
@@ -56,7 +56,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 OnDrained::Nothing => false,
             }
         } else {
-            client.resume_below(self.info.config.output_low_watermark)
+            client.resume_below(self.core.info.config.output_low_watermark)
         };
         if resumed {
             debug!(target: LOG_TARGET, "output drained, resuming reads client={id}");
@@ -67,7 +67,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// Writes what a client is owed (on a writable event, or after another client sent it
     /// something).
     pub(super) fn flush(&mut self, key: usize, now: Instant) {
-        let Some(client) = self.clients.get_mut(key) else {
+        let Some(client) = self.core.clients.get_mut(key) else {
             return;
         };
         if client.owed() == 0 {

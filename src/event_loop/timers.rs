@@ -69,7 +69,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
 
     /// Arms a new client's idle deadline, if there is an idle timeout.
     pub(super) fn arm_idle(&mut self, key: usize, now: Instant) {
-        if let Some(timeout) = self.info.config.idle_timeout {
+        if let Some(timeout) = self.core.info.config.idle_timeout {
             self.arm_client(key, LoopTimer::Idle, later(now, timeout), Duration::ZERO);
         }
     }
@@ -102,12 +102,12 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// A client's deadline came: its handle says what it means.
     fn fire_client(&mut self, key: usize, due: Due<LoopTimer>, now: Instant) {
         let Due { id, task, .. } = due;
-        let Some(client) = self.clients.get(key) else {
+        let Some(client) = self.core.clients.get(key) else {
             self.deadlines.finish(id, None, now);
             return;
         };
         let verdict = match task {
-            LoopTimer::Idle => match self.info.config.idle_timeout {
+            LoopTimer::Idle => match self.core.info.config.idle_timeout {
                 Some(timeout) => client.on_idle_deadline(now, timeout),
                 None => OnDeadline::Done,
             },
