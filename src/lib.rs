@@ -26,12 +26,13 @@
 //! decoded by a [`Codec`], handled by a [`Service`], and answered with **responses**, in
 //! order, pipelined or not. No thread per client, no async runtime.
 //!
-//! - [`server`]: bind, run and stop ([`Server`], [`ServerHandle`]);
+//! - [`server`]: bind and run ([`Server`]);
 //! - [`config`]: what a server is told ([`Config`]) and knows once bound ([`ServerInfo`]);
 //! - [`fd_limit`]: the open-file limit, which bounds the number of clients;
 //! - `event_loop`: the loop itself (private), one room per phase: `accept`, `serve`,
 //!   `output`, `close`, `timers` for its deadlines (idle, linger, accept retry, stop),
-//!   and `callbacks` for the service's code outside requests (hooks, its timers);
+//!   and `callbacks` for the service's code outside requests (hooks, its timers, what
+//!   other threads send);
 //! - `deadlines` (private): the deadline heap every timer lives in;
 //! - [`listener`]: master sockets, TCP and Unix, and the life of socket files;
 //! - [`client_table`]: the table of client handles, and the read-only view services get;
@@ -42,7 +43,8 @@
 //! - [`resp`]: RESP2, the Redis protocol, as a codec, and its client side
 //!   ([`resp::client`]: request encoder, reply framer, reply values);
 //! - [`service`]: the [`Service`] trait, the [`Context`] it works through for one client
-//!   and the [`ServerContext`] for the whole server (timers, other clients, stopping);
+//!   and the [`ServerContext`] for the whole server (timers, other clients, stopping),
+//!   and the [`ServerHandle`] other threads reach it with;
 //! - [`commands`]: the daemon's command set (`PING`, `ADD`, `CLIENT LIST`, ...);
 //! - [`stats`]: server-wide counters.
 //!
@@ -98,7 +100,7 @@ pub use codec::{Codec, Decoded};
 pub use config::{Config, ServerInfo};
 pub use error::{Error, ErrorKind};
 pub use listener::{ListenAddr, ListenerInfo, ListenerKind};
-pub use server::{Server, ServerHandle};
-pub use service::{Context, ServerContext, Service, TimerId};
+pub use server::Server;
+pub use service::{Context, Responder, SendError, ServerContext, ServerHandle, Service, TimerId};
 pub use stats::Stats;
 pub use stream::{Peer, PeerCred, Stream};

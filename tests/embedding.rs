@@ -77,7 +77,7 @@ type Disconnects = Arc<Mutex<Vec<(ClientId, CloseReason)>>>;
 struct Running {
     tcp: std::net::SocketAddr,
     unix: std::path::PathBuf,
-    handle: muxd::ServerHandle,
+    handle: muxd::ServerHandle<Lines, Upper>,
     thread: std::thread::JoinHandle<Upper>,
     disconnected: Disconnects,
 }

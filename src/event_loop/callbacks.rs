@@ -1,6 +1,7 @@
 //! The service's code that runs outside requests: a client's arrival (`on_connect`), the
-//! start and shutdown hooks, and its timers. Each call gets its context, has its panic
-//! contained, and is followed by the effects it asked for.
+//! start and shutdown hooks, its timers, and what other threads send through a
+//! `ServerHandle`. Each call gets its context, has its panic contained, and is followed
+//! by the effects it asked for.
 //!
 //! Code for one client ([`with_client`](EventLoop::with_client)) writes into that
 //! client's output as a request would, and a panic there closes that client only; code
@@ -10,12 +11,13 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
-use log::error;
+use log::{debug, error};
 
 use super::{EventLoop, LOG_TARGET};
 use crate::client::CloseReason;
 use crate::codec::Codec;
 use crate::service::core::Task;
+use crate::service::handle::Message;
 use crate::service::{Context, ServerContext, Service};
 
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
@@ -116,6 +118,27 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             };
             self.core.timers.finish(due.id, again, now);
         }
+    }
+
+    /// Runs what other threads sent, in the order they queued it, at most one queue's
+    /// worth per turn (the rest next turn, without waiting for an event).
+    pub(super) fn take_messages(&mut self, now: Instant) {
+        let core = &mut self.core;
+        let service = &mut self.service;
+        self.inbox_due = self.inbox.drain(|message| {
+            let mut ctx = ServerContext::new(core);
+            let ran = panic::catch_unwind(AssertUnwindSafe(|| match message {
+                Message::Run(f) => f(service, &mut ctx),
+                Message::SendTo(id, respond) => match ctx.output_for(id) {
+                    Some(mut out) => respond(&mut out),
+                    None => debug!(target: LOG_TARGET, "message for a client gone or not reading client={id}"),
+                },
+            }));
+            if ran.is_err() {
+                error!(target: LOG_TARGET, "service panicked in code sent by another thread");
+            }
+        });
+        self.apply_effects(now);
     }
 
     fn is_open(&self, key: usize) -> bool {

@@ -22,7 +22,6 @@
 use std::io;
 use std::mem;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
@@ -33,8 +32,9 @@ use crate::client::buffers::Scratch;
 use crate::codec::Codec;
 use crate::config::{Config, ServerInfo};
 use crate::error::Error;
-use crate::service::Service;
 use crate::service::core::Core;
+use crate::service::handle::Inbox;
+use crate::service::{ServerHandle, Service};
 
 mod accept;
 mod callbacks;
@@ -65,19 +65,17 @@ pub(crate) struct Bound<C: Codec, S: Service<C>> {
     info: ServerInfo,
     codec: C,
     service: S,
-    stop: Arc<AtomicBool>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     waker: Arc<Waker>,
 }
 
 impl<C: Codec, S: Service<C>> Bound<C, S> {
     /// Creates the poller, binds every master socket in `config.listen` and, if asked,
-    /// installs the signal handlers; returns them and the waker that stops the loop.
+    /// installs the signal handlers; returns them and the waker that wakes the loop.
     pub(crate) fn new(
         config: Config,
         codec: C,
         service: S,
-        stop: Arc<AtomicBool>,
     ) -> Result<(Bound<C, S>, Arc<Waker>), Error> {
         let poll = Poll::new().map_err(|e| Error::poll("creating the poller", e))?;
         let waker = Arc::new(
@@ -107,7 +105,6 @@ impl<C: Codec, S: Service<C>> Bound<C, S> {
             info,
             codec,
             service,
-            stop,
             signals,
             waker: Arc::clone(&waker),
         };
@@ -118,9 +115,11 @@ impl<C: Codec, S: Service<C>> Bound<C, S> {
         &self.info
     }
 
-    /// Runs the loop on this thread until stopped; returns the service.
-    pub(crate) fn run(self) -> Result<S, Error> {
-        EventLoop::new(self).run()
+    /// Runs the loop on this thread until stopped, taking what other threads send
+    /// through `handle` from `inbox`; returns the service.
+    pub(crate) fn run(self, handle: ServerHandle<C, S>, inbox: Inbox<C, S>) -> Result<S, Error> {
+        inbox.bind_to_current_thread();
+        EventLoop::new(self, handle, inbox).run()
     }
 }
 
@@ -140,7 +139,10 @@ struct EventLoop<C: Codec, S: Service<C>> {
     /// The loop's own deadlines: idle timeouts, lingering clients, accept retries, the
     /// stop's deadline.
     deadlines: LoopDeadlines,
-    stop: Arc<AtomicBool>,
+    /// What other threads send through a `ServerHandle`.
+    inbox: Inbox<C, S>,
+    /// The waker woke the loop, or the last turn left messages in the inbox.
+    inbox_due: bool,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     /// Set once a stop began: past it, remaining clients are closed.
     shutdown_deadline: Option<Instant>,
@@ -150,17 +152,18 @@ struct EventLoop<C: Codec, S: Service<C>> {
 }
 
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
-    fn new(bound: Bound<C, S>) -> EventLoop<C, S> {
+    fn new(bound: Bound<C, S>, handle: ServerHandle<C, S>, inbox: Inbox<C, S>) -> EventLoop<C, S> {
         EventLoop {
             poll: bound.poll,
             listeners: bound.listeners,
-            core: Core::new(bound.info),
+            core: Core::new(bound.info, handle),
             codec: bound.codec,
             service: bound.service,
             scratch: Scratch::new(),
             ready: Vec::new(),
             deadlines: LoopDeadlines::default(),
-            stop: bound.stop,
+            inbox,
+            inbox_due: false,
             signals: bound.signals,
             shutdown_deadline: None,
             last_limit_warning: None,
@@ -193,7 +196,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             self.core.stats.eventloop_cycles += 1;
             for event in events.iter() {
                 match event.token() {
-                    WAKER => {}
+                    WAKER => self.inbox_due = true,
                     SIGNALS => self.on_signals(now),
                     token => match self.listener_index(token) {
                         Some(index) => self.accept(index, now),
@@ -201,7 +204,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     },
                 }
             }
-            if self.stop.load(Ordering::Relaxed) && self.shutdown_deadline.is_none() {
+            if self.inbox.stop_requested() && self.shutdown_deadline.is_none() {
                 info!("stop requested");
                 self.begin_shutdown(now);
             }
@@ -238,7 +241,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// nearest deadline, the loop's or the service's (mio rounds up to its resolution, so
     /// the wake-up is never early).
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.ready.is_empty() || self.listeners.iter().any(|l| l.pending) {
+        if !self.ready.is_empty() || self.inbox_due || self.listeners.iter().any(|l| l.pending) {
             return Some(Duration::ZERO);
         }
         let next = match (self.next_deadline(), self.core.timers.next_deadline()) {
@@ -314,6 +317,9 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
         }
         self.accept_deferred(now);
+        if self.inbox_due {
+            self.take_messages(now);
+        }
         self.fire_deadlines(now);
         self.fire_service_timers(now);
         // What `on_disconnect` asked for when the loop closed clients on its own.

@@ -1,12 +1,13 @@
 //! The part of the loop a service reaches through its context: the client table, the
-//! service's timers, the effects it asks for, and what the server knows and counts.
+//! service's timers, the effects it asks for, what the server knows and counts, and a
+//! handle for other threads.
 //!
 //! The loop owns one [`Core`] and lends it to each context, so building a context costs
 //! a pointer, not a copy of each piece.
 
 use std::time::Instant;
 
-use super::{Context, ServerContext, Service};
+use super::{Context, ServerContext, ServerHandle, Service};
 use crate::client::CloseReason;
 use crate::client_table::ClientTable;
 use crate::codec::Codec;
@@ -25,10 +26,12 @@ pub(crate) struct Core<C: Codec, S: Service<C>> {
     pub(crate) stats: Stats,
     /// When the loop woke up for the current batch of events.
     pub(crate) now: Instant,
+    /// Handed to the service, for its other threads.
+    pub(crate) handle: ServerHandle<C, S>,
 }
 
 impl<C: Codec, S: Service<C>> Core<C, S> {
-    pub(crate) fn new(info: ServerInfo) -> Core<C, S> {
+    pub(crate) fn new(info: ServerInfo, handle: ServerHandle<C, S>) -> Core<C, S> {
         Core {
             clients: ClientTable::new(),
             timers: Deadlines::default(),
@@ -36,6 +39,7 @@ impl<C: Codec, S: Service<C>> Core<C, S> {
             info,
             stats: Stats::default(),
             now: Instant::now(),
+            handle,
         }
     }
 }

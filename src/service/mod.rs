@@ -13,14 +13,18 @@
 //!
 //! - `context.rs`: [`Context`], one client's view;
 //! - `server_context.rs`: [`ServerContext`], the whole server's, and the timers;
-//! - `core.rs`: the part of the loop both reach, lent to them by the loop.
+//! - `handle.rs`: [`ServerHandle`], how other threads reach the loop (a bounded queue
+//!   and the loop's waker);
+//! - `core.rs`: the part of the loop both contexts reach, lent to them by the loop.
 
 mod context;
 pub(crate) mod core;
+pub(crate) mod handle;
 mod server_context;
 
 pub use crate::deadlines::TimerId;
 pub use context::Context;
+pub use handle::{Responder, SendError, ServerHandle};
 pub use server_context::{MIN_PERIOD, ServerContext};
 
 use crate::client::{ClientInfo, CloseReason};

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::core::{Core, Task};
-use super::{Context, Service};
+use super::{Context, Responder, ServerHandle, Service};
 use crate::client::{ClientId, CloseReason};
 use crate::client_table::Clients;
 use crate::codec::Codec;
@@ -67,24 +67,34 @@ impl<'a, C: Codec, S: Service<C>> ServerContext<'a, C, S> {
     /// closing, or it has more than the output high watermark unread (it is not reading:
     /// its memory must not grow without bound).
     pub fn send_to(&mut self, id: ClientId, response: &C::Response<'_>) -> bool {
-        let Some(key) = self.core.clients.key_of(id) else {
-            return false;
-        };
+        match self.output_for(id) {
+            Some(mut out) => {
+                out.send(response);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Where a response to the client with `id` is encoded: after its other responses,
+    /// in its session (the lent buffer for the client whose code this is; its own queue,
+    /// written once this code returns, for any other). `None` if no such client is open
+    /// and reading (see [`send_to`](ServerContext::send_to)).
+    pub(crate) fn output_for(&mut self, id: ClientId) -> Option<Responder<'_, C>> {
+        let key = self.core.clients.key_of(id)?;
         if let Some(current) = self.current.as_mut()
             && current.key == key
         {
-            C::encode(current.session, response, current.out);
-            return true;
+            return Some(Responder::new(current.session, current.out));
         }
         let high_watermark = self.core.info.config.output_high_watermark;
-        match self.core.clients.get_mut(key) {
-            Some(client) if client.is_open() && client.owed() <= high_watermark => {
-                C::encode(client.session, response, client.queued_output());
-                self.core.effects.flush.push(key);
-                true
-            }
-            _ => false,
-        }
+        let client = self
+            .core
+            .clients
+            .get_mut(key)
+            .filter(|c| c.is_open() && c.owed() <= high_watermark)?;
+        self.core.effects.flush.push(key);
+        Some(Responder::new(client.session, client.queued_output()))
     }
 
     /// Closes the client with `id`; returns `false` if no such client is connected (or
@@ -232,6 +242,11 @@ impl<'a, C: Codec, S: Service<C>> ServerContext<'a, C, S> {
     /// The time the loop woke up for this batch of events (cheaper than `Instant::now`).
     pub fn now(&self) -> Instant {
         self.core.now
+    }
+
+    /// A handle for other threads (to send to clients or run code here later).
+    pub fn handle(&self) -> ServerHandle<C, S> {
+        self.core.handle.clone()
     }
 
     /// The slab key of the client with `id`, if it is open.

@@ -111,7 +111,7 @@ impl LineClient {
 /// A server run in a thread, on TCP port 0.
 pub struct Running<S: Service<Lines>> {
     pub tcp: SocketAddr,
-    pub handle: muxd::ServerHandle,
+    pub handle: muxd::ServerHandle<Lines, S>,
     pub thread: std::thread::JoinHandle<S>,
 }
 
