@@ -31,8 +31,10 @@
 //! - [`fd_limit`]: the open-file limit, which bounds the number of clients;
 //! - `event_loop`: the loop itself (private), one room per phase: `accept`, `serve`,
 //!   `output`, `close`, `timers` for its deadlines (idle, linger, accept retry, stop),
-//!   and `callbacks` for the service's code outside requests (hooks, its timers, what
-//!   other threads send);
+//!   and `callbacks` for the service's code outside requests (hooks, its timers, its
+//!   sources, what other threads send);
+//! - `tokens` (private): the poll token space (clients, the service's sources, master
+//!   sockets, signal pipe, waker);
 //! - `deadlines` (private): the deadline heap every timer lives in;
 //! - [`listener`]: master sockets, TCP and Unix, and the life of socket files;
 //! - [`client_table`]: the table of client handles, and the read-only view services get;
@@ -44,7 +46,7 @@
 //!   ([`resp::client`]: request encoder, reply framer, reply values);
 //! - [`service`]: the [`Service`] trait, the [`Context`] it works through for one client
 //!   and the [`ServerContext`] for the whole server (timers, other clients, stopping),
-//!   and the [`ServerHandle`] other threads reach it with;
+//!   the [`ServerHandle`] other threads reach it with, and its own event sources;
 //! - [`commands`]: the daemon's command set (`PING`, `ADD`, `CLIENT LIST`, ...);
 //! - [`stats`]: server-wide counters.
 //!
@@ -88,11 +90,15 @@ mod error;
 mod event_loop;
 pub mod fd_limit;
 pub mod listener;
+/// The `mio` the loop is built on, for registering sources of a service's own
+/// ([`ServerContext::register`]) with the same version.
+pub use mio;
 pub mod resp;
 pub mod server;
 pub mod service;
 pub mod stats;
 mod stream;
+mod tokens;
 
 pub use client::{ClientId, ClientInfo, CloseReason};
 pub use client_table::{ClientEntry, Clients};
@@ -101,6 +107,8 @@ pub use config::{Config, ServerInfo};
 pub use error::{Error, ErrorKind};
 pub use listener::{ListenAddr, ListenerInfo, ListenerKind};
 pub use server::Server;
-pub use service::{Context, Responder, SendError, ServerContext, ServerHandle, Service, TimerId};
+pub use service::{
+    Context, Responder, SendError, ServerContext, ServerHandle, Service, SourceId, TimerId,
+};
 pub use stats::Stats;
 pub use stream::{Peer, PeerCred, Stream};

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
-use mio::{Interest, Poll, Token};
+use mio::{Interest, Poll};
 
 use super::timers::LoopTimer;
-use super::{EventLoop, FIRST_LISTENER, LOG_TARGET};
+use super::{EventLoop, LOG_TARGET};
 use crate::client::{Client, ClientInfo};
 use crate::codec::Codec;
 use crate::config::Config;
@@ -27,6 +27,7 @@ use crate::error::Error;
 use crate::listener::{BindOptions, Listener, ListenerInfo};
 use crate::service::Service;
 use crate::stream::{Peer, Stream};
+use crate::tokens;
 
 /// Connections one listener may accept per turn (as Redis's `MAX_ACCEPTS_PER_CALL`).
 pub(crate) const ACCEPTS_PER_EVENT: usize = 256;
@@ -72,8 +73,8 @@ impl ListenerSlot {
     }
 }
 
-/// Binds every master socket in `config.listen` and registers listener `i` under token
-/// `FIRST_LISTENER - i`.
+/// Binds every master socket in `config.listen` and registers listener `i` under its
+/// token.
 pub(super) fn bind_listeners(poll: &Poll, config: &Config) -> Result<Vec<ListenerSlot>, Error> {
     let options = BindOptions {
         unix_mode: config.unix_mode,
@@ -83,7 +84,7 @@ pub(super) fn bind_listeners(poll: &Poll, config: &Config) -> Result<Vec<Listene
     for (i, addr) in config.listen.iter().enumerate() {
         let mut listener = Listener::bind(addr, options)?;
         poll.registry()
-            .register(&mut listener, Token(FIRST_LISTENER - i), Interest::READABLE)
+            .register(&mut listener, tokens::listener(i), Interest::READABLE)
             .map_err(|e| Error::bind(addr, e))?;
         info!("listening on {}", listener.info().addr);
         listeners.push(ListenerSlot {
@@ -211,7 +212,10 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let registry = self.poll.registry();
         let shown = Arc::clone(&listener);
         let inserted = self.core.clients.insert_with(|key, id| {
-            registry.register(&mut stream, Token(key), Interest::READABLE)?;
+            if key >= tokens::MAX_CLIENT_KEYS {
+                return Err(io::Error::other("no client key left"));
+            }
+            registry.register(&mut stream, tokens::client(key), Interest::READABLE)?;
             let info = ClientInfo::new(id, listener, peer, now);
             Ok::<_, io::Error>(Client::new(info, stream))
         });

@@ -1,6 +1,6 @@
 //! The service's code that runs outside requests: a client's arrival (`on_connect`), the
-//! start and shutdown hooks, its timers, and what other threads send through a
-//! `ServerHandle`. Each call gets its context, has its panic contained, and is followed
+//! start and shutdown hooks, its timers, its own sources' readiness, and what other
+//! threads send through a `ServerHandle`. Each call gets its context, has its panic contained, and is followed
 //! by the effects it asked for.
 //!
 //! Code for one client ([`with_client`](EventLoop::with_client)) writes into that
@@ -12,6 +12,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use log::{debug, error};
+use mio::event::Event;
 
 use super::{EventLoop, LOG_TARGET};
 use crate::client::CloseReason;
@@ -139,6 +140,18 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
         });
         self.apply_effects(now);
+    }
+
+    /// One of the service's own sources is ready: its code runs.
+    pub(super) fn on_source_event(&mut self, key: usize, event: &Event, now: Instant) {
+        let Some((id, mut on_ready)) = self.core.sources.take(key) else {
+            // Deregistered earlier in this batch: a spurious event.
+            return;
+        };
+        self.with_server("a source's code", now, |service, ctx| {
+            on_ready(service, event, ctx)
+        });
+        self.core.sources.put_back(id, on_ready);
     }
 
     fn is_open(&self, key: usize) -> bool {

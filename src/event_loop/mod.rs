@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Registry, Waker};
 
 use crate::client::CloseReason;
 use crate::client::buffers::Scratch;
@@ -35,6 +35,7 @@ use crate::error::Error;
 use crate::service::core::Core;
 use crate::service::handle::Inbox;
 use crate::service::{ServerHandle, Service};
+use crate::tokens::{self, Owner};
 
 mod accept;
 mod callbacks;
@@ -49,12 +50,6 @@ use timers::LoopDeadlines;
 /// Every room of the loop logs under this one target, so `RUST_LOG=muxd::event_loop=debug`
 /// and log readers see one name for the loop whichever file a line comes from.
 const LOG_TARGET: &str = "muxd::event_loop";
-
-const WAKER: Token = Token(usize::MAX);
-const SIGNALS: Token = Token(usize::MAX - 1);
-/// Listener `i` has token `FIRST_LISTENER - i`: reserved tokens sit at the top of the
-/// range, so slab keys are tokens as they are.
-const FIRST_LISTENER: usize = usize::MAX - 2;
 
 /// What binding creates: the poller, the master sockets, the signal pipe, and what the
 /// loop serves with. It can be sent to the thread that will run it; what only the loop
@@ -79,14 +74,15 @@ impl<C: Codec, S: Service<C>> Bound<C, S> {
     ) -> Result<(Bound<C, S>, Arc<Waker>), Error> {
         let poll = Poll::new().map_err(|e| Error::poll("creating the poller", e))?;
         let waker = Arc::new(
-            Waker::new(poll.registry(), WAKER).map_err(|e| Error::poll("creating the waker", e))?,
+            Waker::new(poll.registry(), tokens::WAKER)
+                .map_err(|e| Error::poll("creating the waker", e))?,
         );
         let listeners = accept::bind_listeners(&poll, &config)?;
         let signals = if config.stop_on_signals {
             let mut signals = signal_hook_mio::v1_0::Signals::new([libc::SIGINT, libc::SIGTERM])
                 .map_err(|e| Error::poll("installing signal handlers", e))?;
             poll.registry()
-                .register(&mut signals, SIGNALS, Interest::READABLE)
+                .register(&mut signals, tokens::SIGNALS, Interest::READABLE)
                 .map_err(|e| Error::poll("registering the signal pipe", e))?;
             Some(signals)
         } else {
@@ -119,7 +115,12 @@ impl<C: Codec, S: Service<C>> Bound<C, S> {
     /// through `handle` from `inbox`; returns the service.
     pub(crate) fn run(self, handle: ServerHandle<C, S>, inbox: Inbox<C, S>) -> Result<S, Error> {
         inbox.bind_to_current_thread();
-        EventLoop::new(self, handle, inbox).run()
+        let registry = self
+            .poll
+            .registry()
+            .try_clone()
+            .map_err(|e| Error::poll("cloning the registry", e))?;
+        EventLoop::new(self, handle, inbox, registry).run()
     }
 }
 
@@ -152,11 +153,16 @@ struct EventLoop<C: Codec, S: Service<C>> {
 }
 
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
-    fn new(bound: Bound<C, S>, handle: ServerHandle<C, S>, inbox: Inbox<C, S>) -> EventLoop<C, S> {
+    fn new(
+        bound: Bound<C, S>,
+        handle: ServerHandle<C, S>,
+        inbox: Inbox<C, S>,
+        registry: Registry,
+    ) -> EventLoop<C, S> {
         EventLoop {
             poll: bound.poll,
             listeners: bound.listeners,
-            core: Core::new(bound.info, handle),
+            core: Core::new(bound.info, handle, registry),
             codec: bound.codec,
             service: bound.service,
             scratch: Scratch::new(),
@@ -195,13 +201,13 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             self.core.now = now;
             self.core.stats.eventloop_cycles += 1;
             for event in events.iter() {
-                match event.token() {
-                    WAKER => self.inbox_due = true,
-                    SIGNALS => self.on_signals(now),
-                    token => match self.listener_index(token) {
-                        Some(index) => self.accept(index, now),
-                        None => self.on_client_event(token.0, event, now),
-                    },
+                match tokens::owner(event.token(), self.listeners.len()) {
+                    Owner::Client(key) => self.on_client_event(key, event, now),
+                    Owner::Listener(index) => self.accept(index, now),
+                    Owner::Source(key) => self.on_source_event(key, event, now),
+                    Owner::Waker => self.inbox_due = true,
+                    Owner::Signals => self.on_signals(now),
+                    Owner::Nobody => {}
                 }
             }
             if self.inbox.stop_requested() && self.shutdown_deadline.is_none() {
@@ -230,11 +236,6 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             self.core.stats.total_commands_processed, self.core.stats.total_connections_received
         );
         Ok(self.service)
-    }
-
-    fn listener_index(&self, token: Token) -> Option<usize> {
-        let index = FIRST_LISTENER.checked_sub(token.0)?;
-        (index < self.listeners.len()).then_some(index)
     }
 
     /// How long the next poll may wait: not at all while work is deferred, else until the

@@ -9,13 +9,13 @@
 use std::time::Instant;
 
 use log::{debug, warn};
-use mio::Token;
 
 use super::{EventLoop, LOG_TARGET};
 use crate::client::buffers::{self, Output};
 use crate::client::{CloseReason, OnDrained};
 use crate::codec::Codec;
 use crate::service::Service;
+use crate::tokens;
 
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// Writes `output` as far as the socket takes it and keeps the rest with the client;
@@ -41,7 +41,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let Some(client) = self.core.clients.get_mut(key) else {
             return;
         };
-        if let Err(e) = client.sync_interest(self.poll.registry(), Token(key)) {
+        if let Err(e) = client.sync_interest(self.poll.registry(), tokens::client(key)) {
             warn!(target: LOG_TARGET, "reregistering failed, closing client={id} error={e}");
             self.close_now(key, CloseReason::Reset);
             return;

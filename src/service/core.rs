@@ -1,12 +1,15 @@
 //! The part of the loop a service reaches through its context: the client table, the
-//! service's timers, the effects it asks for, what the server knows and counts, and a
-//! handle for other threads.
+//! service's timers and sources, the effects it asks for, what the server knows and
+//! counts, and a handle for other threads.
 //!
 //! The loop owns one [`Core`] and lends it to each context, so building a context costs
 //! a pointer, not a copy of each piece.
 
 use std::time::Instant;
 
+use mio::Registry;
+
+use super::sources::Sources;
 use super::{Context, ServerContext, ServerHandle, Service};
 use crate::client::CloseReason;
 use crate::client_table::ClientTable;
@@ -28,10 +31,17 @@ pub(crate) struct Core<C: Codec, S: Service<C>> {
     pub(crate) now: Instant,
     /// Handed to the service, for its other threads.
     pub(crate) handle: ServerHandle<C, S>,
+    /// The service's own sources, and the poller's registry they are registered with.
+    pub(crate) sources: Sources<C, S>,
+    pub(crate) registry: Registry,
 }
 
 impl<C: Codec, S: Service<C>> Core<C, S> {
-    pub(crate) fn new(info: ServerInfo, handle: ServerHandle<C, S>) -> Core<C, S> {
+    pub(crate) fn new(
+        info: ServerInfo,
+        handle: ServerHandle<C, S>,
+        registry: Registry,
+    ) -> Core<C, S> {
         Core {
             clients: ClientTable::new(),
             timers: Deadlines::default(),
@@ -40,6 +50,8 @@ impl<C: Codec, S: Service<C>> Core<C, S> {
             stats: Stats::default(),
             now: Instant::now(),
             handle,
+            sources: Sources::default(),
+            registry,
         }
     }
 }

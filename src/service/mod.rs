@@ -15,17 +15,21 @@
 //! - `server_context.rs`: [`ServerContext`], the whole server's, and the timers;
 //! - `handle.rs`: [`ServerHandle`], how other threads reach the loop (a bounded queue
 //!   and the loop's waker);
+//! - `sources.rs`: the service's own event sources ([`SourceId`]), registered with the
+//!   loop's poller;
 //! - `core.rs`: the part of the loop both contexts reach, lent to them by the loop.
 
 mod context;
 pub(crate) mod core;
 pub(crate) mod handle;
 mod server_context;
+pub(crate) mod sources;
 
 pub use crate::deadlines::TimerId;
 pub use context::Context;
 pub use handle::{Responder, SendError, ServerHandle};
 pub use server_context::{MIN_PERIOD, ServerContext};
+pub use sources::SourceId;
 
 use crate::client::{ClientInfo, CloseReason};
 use crate::codec::Codec;

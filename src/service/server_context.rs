@@ -1,10 +1,14 @@
 //! [`ServerContext`]: the service's view of the whole server, wherever its code runs on
 //! the loop thread (a request, a timer, a hook); a client's [`Context`] is one too.
 
+use std::io;
 use std::time::{Duration, Instant};
 
+use mio::Interest;
+use mio::event::{Event, Source};
+
 use super::core::{Core, Task};
-use super::{Context, Responder, ServerHandle, Service};
+use super::{Context, Responder, ServerHandle, Service, SourceId};
 use crate::client::{ClientId, CloseReason};
 use crate::client_table::Clients;
 use crate::codec::Codec;
@@ -242,6 +246,88 @@ impl<'a, C: Codec, S: Service<C>> ServerContext<'a, C, S> {
     /// The time the loop woke up for this batch of events (cheaper than `Instant::now`).
     pub fn now(&self) -> Instant {
         self.core.now
+    }
+
+    /// Registers a source of the service's own (a UDP socket, a pipe, a timerfd, a
+    /// listener for another protocol: anything `mio` polls) with the loop's poller:
+    /// `on_ready` runs on the loop thread with the service, the event and a context each
+    /// time it is ready. The service keeps the source (to read from it) and deregisters
+    /// it before dropping it.
+    ///
+    /// Readiness is edge-triggered, as everywhere in mio: read until `WouldBlock`.
+    ///
+    /// # Errors
+    /// As mio's `Registry::register`.
+    ///
+    /// # Examples
+    /// A UDP socket whose datagrams the service counts:
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use muxd::mio::{Interest, net::UdpSocket};
+    /// use muxd::{ServerContext, Service};
+    /// # use muxd::{Context, resp::{Args, RespCodec}};
+    ///
+    /// struct Counter {
+    ///     udp: UdpSocket,
+    ///     datagrams: u64,
+    /// }
+    ///
+    /// impl Service<RespCodec> for Counter {
+    ///     type ClientState = ();
+    /// #   fn on_request(&mut self, _: Args<'_>, _: &mut Context<'_, RespCodec, Self>) {}
+    ///     fn on_start(&mut self, ctx: &mut ServerContext<'_, RespCodec, Self>) {
+    ///         let registered = ctx.register(&mut self.udp, Interest::READABLE, |counter, _, _| {
+    ///             let mut buf = [0; 1500];
+    ///             loop {
+    ///                 match counter.udp.recv_from(&mut buf) {
+    ///                     Ok(_) => counter.datagrams += 1,
+    ///                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+    ///                     Err(_) => break,
+    ///                 }
+    ///             }
+    ///         });
+    ///         registered.expect("registering the UDP socket");
+    ///     }
+    /// }
+    /// ```
+    pub fn register(
+        &mut self,
+        source: &mut (impl Source + ?Sized),
+        interest: Interest,
+        on_ready: impl FnMut(&mut S, &Event, &mut ServerContext<'_, C, S>) + 'static,
+    ) -> io::Result<SourceId> {
+        let core = &mut *self.core;
+        core.sources
+            .register(&core.registry, source, interest, Box::new(on_ready))
+    }
+
+    /// Changes what a registered source is polled for.
+    ///
+    /// # Errors
+    /// `NotFound` if `id` is not registered; else as mio's `Registry::reregister`.
+    pub fn reregister(
+        &mut self,
+        source: &mut (impl Source + ?Sized),
+        id: SourceId,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.core
+            .sources
+            .reregister(&self.core.registry, source, id, interest)
+    }
+
+    /// Deregisters a source: its code does not run again (if it is running now, it
+    /// finishes).
+    ///
+    /// # Errors
+    /// `NotFound` if `id` is not registered; else as mio's `Registry::deregister`.
+    pub fn deregister(
+        &mut self,
+        source: &mut (impl Source + ?Sized),
+        id: SourceId,
+    ) -> io::Result<()> {
+        let core = &mut *self.core;
+        core.sources.deregister(&core.registry, source, id)
     }
 
     /// A handle for other threads (to send to clients or run code here later).
