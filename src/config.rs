@@ -37,6 +37,10 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Stop gracefully on `SIGINT` and `SIGTERM` (a second signal stops at once).
     pub stop_on_signals: bool,
+    /// Most messages other threads may have waiting for the loop
+    /// ([`ServerHandle`](crate::ServerHandle)); past it their sends wait or fail. At
+    /// least 1.
+    pub queue_capacity: usize,
 }
 
 /// File descriptors kept for the server's own use when deriving `max_clients` (poller,
@@ -56,6 +60,7 @@ impl Default for Config {
             output_low_watermark: 16 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(10),
             stop_on_signals: false,
+            queue_capacity: 1024,
         }
     }
 }
