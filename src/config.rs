@@ -47,6 +47,10 @@ pub struct Config {
     pub max_client_memory: Option<usize>,
     /// Stop gracefully on `SIGINT` and `SIGTERM` (a second signal stops at once).
     pub stop_on_signals: bool,
+    /// Most messages other threads may have waiting for the loop
+    /// ([`ServerHandle`](crate::ServerHandle)); past it their sends wait or fail. At
+    /// least 1.
+    pub queue_capacity: usize,
 }
 
 /// A limit on a client's unsent output, as Redis's `client-output-buffer-limit` states
@@ -92,6 +96,7 @@ impl Default for Config {
             pubsub_output_limit: OutputLimit::default(),
             max_client_memory: None,
             stop_on_signals: false,
+            queue_capacity: 1024,
         }
     }
 }

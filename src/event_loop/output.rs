@@ -10,20 +10,20 @@ use std::mem;
 use std::time::Instant;
 
 use log::{debug, warn};
-use mio::Token;
 
 use super::{EventLoop, LOG_TARGET};
 use crate::client::buffers::{self, Output};
 use crate::client::{CloseReason, OnDrained};
 use crate::codec::Codec;
 use crate::service::Service;
+use crate::tokens;
 
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// Writes `output` as far as the socket takes it and keeps the rest with the client;
     /// keeps its `WRITABLE` interest in step; resumes a paused client or completes a close
     /// as the output owed allows.
     pub(super) fn write_output(&mut self, key: usize, mut output: Output, now: Instant) {
-        let Some(client) = self.clients.get_mut(key) else {
+        let Some(client) = self.core.clients.get_mut(key) else {
             buffers::discard_output(output, &mut self.scratch);
             return;
         };
@@ -38,16 +38,12 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 return;
             }
         };
-        self.clients.account(key);
-        self.stats.total_net_output_bytes += sent as u64;
-        if sent > 0 && self.info.config.idle_timeout.is_some() {
-            // Written to is active too: keep the idle order in step with `last_active`.
-            self.clients.touch(key);
-        }
-        let Some(client) = self.clients.get_mut(key) else {
+        self.core.clients.account(key);
+        self.core.stats.total_net_output_bytes += sent as u64;
+        let Some(client) = self.core.clients.get_mut(key) else {
             return;
         };
-        if let Err(e) = client.sync_interest(self.poll.registry(), Token(key)) {
+        if let Err(e) = client.sync_interest(self.poll.registry(), tokens::client(key)) {
             warn!(target: LOG_TARGET, "reregistering failed, closing client={id} error={e}");
             self.close_now(key, CloseReason::Reset);
             return;
@@ -62,7 +58,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 OnDrained::Nothing => false,
             }
         } else {
-            client.resume_below(self.info.config.output_low_watermark)
+            client.resume_below(self.core.info.config.output_low_watermark)
         };
         if resumed {
             debug!(target: LOG_TARGET, "output drained, resuming reads client={id}");
@@ -74,7 +70,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     #[cold]
     #[inline(never)]
     pub(super) fn keep_output(&mut self, key: usize, output: Output) {
-        match self.clients.get_mut(key) {
+        match self.core.clients.get_mut(key) {
             Some(client) => client.return_output(output, &mut self.scratch),
             None => buffers::discard_output(output, &mut self.scratch),
         }
@@ -84,26 +80,26 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// (published messages, `send_to`): at the end of the loop's turn, so that a
     /// subscriber sent many messages in one turn gets them in one `writev`.
     pub(super) fn flush_queued(&mut self, now: Instant) {
-        if self.effects.flush.is_empty() {
+        if self.core.effects.flush.is_empty() {
             return;
         }
-        let mut flush = mem::take(&mut self.effects.flush);
+        let mut flush = mem::take(&mut self.core.effects.flush);
         for &key in &flush {
-            if let Some(client) = self.clients.get_mut(key) {
+            if let Some(client) = self.core.clients.get_mut(key) {
                 client.flush_queued = false;
                 self.flush(key, now);
             }
         }
         flush.clear();
-        if self.effects.flush.is_empty() {
-            self.effects.flush = flush;
+        if self.core.effects.flush.is_empty() {
+            self.core.effects.flush = flush;
         }
     }
 
     /// Writes what a client is owed (on a writable event, or after another client sent it
     /// something).
     pub(super) fn flush(&mut self, key: usize, now: Instant) {
-        let Some(client) = self.clients.get_mut(key) else {
+        let Some(client) = self.core.clients.get_mut(key) else {
             return;
         };
         if client.owed() == 0 {
