@@ -18,6 +18,9 @@ const HELP: &[&str] = &[
     "    Print this help.",
 ];
 
+/// Subcommands and their arities (Redis's, the command name included).
+pub(crate) const SUBCOMMANDS: &[(&str, i32)] = &[("get", -3), ("set", -4), ("help", 2)];
+
 pub(crate) fn config(service: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
     let sub = args.get(1).unwrap_or_default();
     if sub.eq_ignore_ascii_case(b"get") {

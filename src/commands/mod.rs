@@ -10,6 +10,7 @@ mod command;
 mod config;
 mod info;
 mod ping;
+mod pubsub;
 mod quit;
 mod select;
 mod sum;
@@ -88,6 +89,51 @@ pub(crate) const COMMANDS: &[Command] = &[
         arity: 2,
         run: select::select,
     },
+    Command {
+        name: "publish",
+        arity: 3,
+        run: pubsub::publish,
+    },
+    Command {
+        name: "subscribe",
+        arity: -2,
+        run: pubsub::subscribe,
+    },
+    Command {
+        name: "unsubscribe",
+        arity: -1,
+        run: pubsub::unsubscribe,
+    },
+    Command {
+        name: "psubscribe",
+        arity: -2,
+        run: pubsub::psubscribe,
+    },
+    Command {
+        name: "punsubscribe",
+        arity: -1,
+        run: pubsub::punsubscribe,
+    },
+    Command {
+        name: "spublish",
+        arity: 3,
+        run: pubsub::spublish,
+    },
+    Command {
+        name: "ssubscribe",
+        arity: -2,
+        run: pubsub::ssubscribe,
+    },
+    Command {
+        name: "sunsubscribe",
+        arity: -1,
+        run: pubsub::sunsubscribe,
+    },
+    Command {
+        name: "pubsub",
+        arity: -2,
+        run: pubsub::pubsub,
+    },
 ];
 
 /// The daemon's service: `PING`, `ECHO`, `QUIT`, `ADD`, `SUM`, `CLIENT`, `INFO`,
@@ -111,23 +157,107 @@ impl Service<RespCodec> for CommandService {
     #[inline]
     fn on_request(&mut self, request: Args<'_>, ctx: &mut Ctx<'_>) {
         let name = request.command();
-        let Some(command) = lookup(name) else {
+        let Some(index) = lookup_index(name) else {
             reply_unknown_command(&request, ctx);
+            return;
+        };
+        let Some(command) = COMMANDS.get(index) else {
             return;
         };
         if !arity_ok(command.arity, request.len()) {
             reply_wrong_arity(command.name, ctx);
             return;
         }
+        if SUBSCRIBED_MAY_RUN.get(index) == Some(&false)
+            && pubsub::refused_when_subscribed(command.name, &request, ctx)
+        {
+            return;
+        }
         (command.run)(self, request, ctx);
     }
 }
 
+/// The command named `name` (any case).
+#[inline]
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Command> {
-    COMMANDS
-        .iter()
-        .find(|c| c.name.len() == name.len() && c.name.as_bytes().eq_ignore_ascii_case(name))
+    COMMANDS.get(lookup_index(name)?)
 }
+
+/// Where the command named `name` (any case) is in [`COMMANDS`].
+///
+/// This runs for every request. A short name (most are) is compared as one number
+/// ([`short_key`]), so the cost is a few instructions per table row whatever the table's
+/// size; longer names are compared byte by byte.
+#[inline]
+fn lookup_index(name: &[u8]) -> Option<usize> {
+    match short_key(name) {
+        Some(key) => SHORT_KEYS.iter().position(|&k| k == key),
+        None => COMMANDS.iter().position(|c| {
+            c.name.len() == name.len() && c.name.as_bytes().eq_ignore_ascii_case(name)
+        }),
+    }
+}
+
+/// Longest name [`short_key`] packs.
+const SHORT_NAME: usize = 7;
+
+/// `name` packed with its length into one number, if it is at most [`SHORT_NAME`] bytes
+/// long, each byte with its `0x20` bit set. For a name of lower-case ASCII letters (every
+/// command's: checked below) that is exactly a case-insensitive match: `b | 0x20` equals
+/// the letter `l` only for `l` and its upper case.
+#[inline]
+const fn short_key(name: &[u8]) -> Option<u64> {
+    if name.len() > SHORT_NAME {
+        return None;
+    }
+    // The length plus one on top: never 0, the mark of a longer name in `SHORT_KEYS`.
+    let mut key = (name.len() as u64 + 1) << 56;
+    let mut rest = name;
+    let mut shift = 0;
+    while let [b, tail @ ..] = rest {
+        key |= ((*b | 0x20) as u64) << shift;
+        shift += 8;
+        rest = tail;
+    }
+    Some(key)
+}
+
+/// [`short_key`] of each command in [`COMMANDS`]' order (0, which no name packs to, for
+/// the longer ones). Building it checks that every name is lower-case ASCII letters.
+// Evaluated while compiling: an index out of range fails the build, never the server.
+#[allow(clippy::indexing_slicing)]
+const SHORT_KEYS: [u64; COMMANDS.len()] = {
+    let mut keys = [0; COMMANDS.len()];
+    let mut i = 0;
+    while i < COMMANDS.len() {
+        let mut rest = COMMANDS[i].name.as_bytes();
+        while let [b, tail @ ..] = rest {
+            assert!(
+                b.is_ascii_lowercase(),
+                "command names are lower-case letters"
+            );
+            rest = tail;
+        }
+        if let Some(key) = short_key(COMMANDS[i].name.as_bytes()) {
+            keys[i] = key;
+        }
+        i += 1;
+    }
+    keys
+};
+
+/// Whether each command in [`COMMANDS`] may run in Redis's subscribed mode (checked by
+/// place for every request, so the check costs one load).
+#[allow(clippy::indexing_slicing)] // evaluated while compiling, as `SHORT_KEYS`
+const SUBSCRIBED_MAY_RUN: [bool; COMMANDS.len()] = {
+    let mut allowed = [false; COMMANDS.len()];
+    let mut i = 0;
+    while i < COMMANDS.len() {
+        allowed[i] = pubsub::allowed_when_subscribed(COMMANDS[i].name);
+        i += 1;
+    }
+    allowed
+};
 
 pub(crate) fn arity_ok(arity: i32, argc: usize) -> bool {
     let argc = i64::try_from(argc).unwrap_or(i64::MAX);
@@ -211,6 +341,29 @@ mod tests {
         assert_eq!(lookup(b"pInG").map(|c| c.name), Some("ping"));
         assert!(lookup(b"PINGX").is_none());
         assert!(lookup(b"").is_none());
+    }
+
+    /// Changing any one byte of a command's name to anything but its other case finds
+    /// nothing (the packed comparison of short names is exact).
+    #[test]
+    fn lookup_matches_exactly_one_byte_changed() {
+        for c in COMMANDS {
+            let name = c.name.as_bytes();
+            for at in 0..name.len() {
+                for b in 0..=255u8 {
+                    let mut changed = name.to_vec();
+                    changed[at] = b;
+                    let found = lookup(&changed).map(|c| c.name);
+                    if b.eq_ignore_ascii_case(&name[at]) {
+                        assert_eq!(found, Some(c.name));
+                    } else {
+                        assert_ne!(found, Some(c.name), "{changed:?}");
+                    }
+                }
+            }
+            assert!(lookup(&[name, b"\0"].concat()).is_none());
+            assert!(lookup(&name[..name.len() - 1]).is_none_or(|o| o.name != c.name));
+        }
     }
 
     #[test]

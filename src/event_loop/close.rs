@@ -57,6 +57,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             self.close_now(key, reason);
             return;
         }
+        // Nothing can be written to it any more: it no longer counts as a subscriber.
+        self.core.pubsub.registry.remove_client(key);
         let mut until = now + LINGER;
         if let Some(stop) = self.shutdown_deadline {
             until = until.min(stop);

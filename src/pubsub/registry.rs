@@ -177,6 +177,12 @@ impl Registry {
         }
     }
 
+    /// Whether client `key` is subscribed to anything (cheaper than counting).
+    #[inline]
+    pub(crate) fn is_subscribed(&self, key: usize) -> bool {
+        matches!(self.clients.get(key), Some(Some(_)))
+    }
+
     /// How many topics of each kind client `key` is subscribed to.
     pub(crate) fn counts(&self, key: usize) -> Subscriptions {
         match self.clients.get(key) {

@@ -122,6 +122,15 @@ impl<C: Codec, S: Service<C>> Context<'_, C, S> {
         self.core.pubsub.registry.unsubscribe_all(key, kind)
     }
 
+    /// Whether this client subscribes to anything (what [`subscriptions`] would count,
+    /// cheaper).
+    ///
+    /// [`subscriptions`]: Context::subscriptions
+    #[inline]
+    pub fn is_subscribed(&self) -> bool {
+        self.core.pubsub.registry.is_subscribed(self.key())
+    }
+
     /// How many topics of each kind this client subscribes to.
     pub fn subscriptions(&self) -> Subscriptions {
         self.core.pubsub.registry.counts(self.key())
