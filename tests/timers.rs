@@ -102,6 +102,33 @@ struct ClientTimers {
     ticks: mpsc::Sender<()>,
 }
 
+/// What the test sees of `ClientTimers`: the other ends of its channels.
+struct Observed {
+    dropped: mpsc::Receiver<ClientId>,
+    gone: mpsc::Receiver<(ClientId, usize)>,
+    ticks: mpsc::Receiver<()>,
+}
+
+impl ClientTimers {
+    fn start() -> (Running<ClientTimers>, Observed) {
+        let (dropped, dropped_rx) = mpsc::channel();
+        let (gone, gone_rx) = mpsc::channel();
+        let (ticks, ticks_rx) = mpsc::channel();
+        let service = ClientTimers {
+            fired: Vec::new(),
+            dropped,
+            gone,
+            ticks,
+        };
+        let observed = Observed {
+            dropped: dropped_rx,
+            gone: gone_rx,
+            ticks: ticks_rx,
+        };
+        (Running::start(service, |_| {}), observed)
+    }
+}
+
 struct Guard(ClientId, mpsc::Sender<ClientId>);
 
 impl Drop for Guard {
@@ -159,16 +186,14 @@ impl Service<Lines> for ClientTimers {
 
 #[test]
 fn a_client_timer_goes_with_its_client() {
-    let (dropped_tx, dropped) = mpsc::channel();
-    let (gone_tx, gone) = mpsc::channel();
-    let (ticks_tx, ticks) = mpsc::channel();
-    let service = ClientTimers {
-        fired: Vec::new(),
-        dropped: dropped_tx,
-        gone: gone_tx,
-        ticks: ticks_tx,
-    };
-    let running = Running::start(service, |_| {});
+    let (
+        running,
+        Observed {
+            dropped,
+            gone,
+            ticks,
+        },
+    ) = ClientTimers::start();
     let mut stays = LineClient::tcp(running.tcp);
     assert_eq!(stays.ask("TICK"), "armed");
     let mut leaves = LineClient::tcp(running.tcp);
@@ -195,16 +220,7 @@ fn a_client_timer_goes_with_its_client() {
 
 #[test]
 fn a_panicking_client_timer_closes_only_its_client() {
-    let (dropped_tx, _dropped) = mpsc::channel();
-    let (gone_tx, gone) = mpsc::channel();
-    let (ticks_tx, ticks) = mpsc::channel();
-    let service = ClientTimers {
-        fired: Vec::new(),
-        dropped: dropped_tx,
-        gone: gone_tx,
-        ticks: ticks_tx,
-    };
-    let running = Running::start(service, |_| {});
+    let (running, Observed { gone, ticks, .. }) = ClientTimers::start();
     let mut good = LineClient::tcp(running.tcp);
     assert_eq!(good.ask("TICK"), "armed");
     let mut bad = LineClient::tcp(running.tcp);
