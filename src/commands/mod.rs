@@ -5,24 +5,22 @@
 //! arity convention, so wrong arity and unknown commands get Redis's exact error texts and
 //! the connection stays open. Adding a command is one file and one table row.
 
+mod auth;
 mod client;
 mod command;
 mod config;
+mod hello;
 mod info;
 mod ping;
 mod quit;
+mod reset;
 mod select;
+mod state;
 mod sum;
 
-use crate::resp::{Args, Reply, RespCodec, RespLimits};
+use crate::resp::{Args, Reply, RespCodec, RespLimits, RespSession};
 use crate::service::{Context, Service};
-
-/// What the daemon keeps for each client.
-#[derive(Debug, Default)]
-pub struct ClientState {
-    /// The running total of `ADD`, reset by `SUM`.
-    pub total: i64,
-}
+pub use state::ClientState;
 
 /// The context every command handler gets.
 pub type Ctx<'a> = Context<'a, RespCodec, ClientState>;
@@ -34,7 +32,12 @@ pub(crate) struct Command {
     /// least `n`.
     pub(crate) arity: i32,
     pub(crate) run: fn(&mut CommandService, Args<'_>, &mut Ctx<'_>),
+    /// [`NO_AUTH`], as Redis's command flags have it.
+    pub(crate) flags: u8,
 }
+
+/// May be sent before authenticating (Redis's `no-auth`: `AUTH`, `HELLO`, `QUIT`, `RESET`).
+pub(crate) const NO_AUTH: u8 = 1;
 
 /// Every command the daemon knows, most frequent first.
 pub(crate) const COMMANDS: &[Command] = &[
@@ -42,72 +45,127 @@ pub(crate) const COMMANDS: &[Command] = &[
         name: "ping",
         arity: -1,
         run: ping::ping,
+        flags: 0,
     },
     Command {
         name: "echo",
         arity: 2,
         run: ping::echo,
+        flags: 0,
     },
     Command {
         name: "add",
         arity: -2,
         run: sum::add,
+        flags: 0,
     },
     Command {
         name: "sum",
         arity: 1,
         run: sum::sum,
+        flags: 0,
     },
     Command {
         name: "quit",
         arity: -1,
         run: quit::quit,
+        flags: NO_AUTH,
     },
     Command {
         name: "client",
         arity: -2,
         run: client::client,
+        flags: 0,
     },
     Command {
         name: "info",
         arity: -1,
         run: info::info,
+        flags: 0,
     },
     Command {
         name: "config",
         arity: -2,
         run: config::config,
+        flags: 0,
     },
     Command {
         name: "command",
         arity: -1,
         run: command::command,
+        flags: 0,
     },
     Command {
         name: "select",
         arity: 2,
         run: select::select,
+        flags: 0,
+    },
+    Command {
+        name: "hello",
+        arity: -1,
+        run: hello::hello,
+        flags: NO_AUTH,
+    },
+    Command {
+        name: "auth",
+        arity: -2,
+        run: auth::auth,
+        flags: NO_AUTH,
+    },
+    Command {
+        name: "reset",
+        arity: 1,
+        run: reset::reset,
+        flags: NO_AUTH,
     },
 ];
 
 /// The daemon's service: `PING`, `ECHO`, `QUIT`, `ADD`, `SUM`, `CLIENT`, `INFO`,
-/// `CONFIG GET`, `COMMAND`, `SELECT`.
+/// `CONFIG GET`, `COMMAND`, `SELECT`, `HELLO`, `AUTH`, `RESET`.
 #[derive(Debug, Default)]
 pub struct CommandService {
     /// The codec's limits, reported by `CONFIG GET` (the service does not see the codec).
     limits: RespLimits,
+    /// The password clients must give (`AUTH`), if any.
+    password: Option<auth::Password>,
+    /// Failed authentications (`AUTH`, `HELLO ... AUTH`), Redis's `acl_access_denied_auth`.
+    auth_failures: u64,
 }
 
 impl CommandService {
     /// A service that reports `limits` as the protocol limits in force.
     pub fn new(limits: RespLimits) -> CommandService {
-        CommandService { limits }
+        CommandService {
+            limits,
+            ..CommandService::default()
+        }
+    }
+
+    /// The same service requiring `password` from every client: until a client gives it
+    /// (`AUTH`, `HELLO ... AUTH`), it may send only `AUTH`, `HELLO`, `QUIT` and `RESET`,
+    /// and requests no longer than Redis allows unauthenticated clients.
+    pub fn with_password(mut self, password: &[u8]) -> CommandService {
+        self.password = Some(auth::Password::new(password));
+        self
+    }
+
+    /// Whether clients must authenticate before anything but `AUTH`, `HELLO`, `QUIT` and
+    /// `RESET`.
+    pub(crate) fn requires_password(&self) -> bool {
+        self.password.is_some()
+    }
+
+    /// Whether `candidate` is the password (any is, when none is configured).
+    pub(crate) fn password_matches(&self, candidate: &[u8]) -> bool {
+        self.password.as_ref().is_none_or(|p| p.matches(candidate))
     }
 }
 
 impl Service<RespCodec> for CommandService {
     type ClientState = ClientState;
 
+    /// Redis's order: unknown command, then arity, then authentication.
     #[inline]
     fn on_request(&mut self, request: Args<'_>, ctx: &mut Ctx<'_>) {
         let name = request.command();
@@ -119,9 +177,27 @@ impl Service<RespCodec> for CommandService {
             reply_wrong_arity(command.name, ctx);
             return;
         }
+        if ctx.session().auth_required && command.flags & NO_AUTH == 0 {
+            ctx.reply(&NOAUTH);
+            return;
+        }
         (command.run)(self, request, ctx);
     }
+
+    /// With a password configured, a new client starts unauthenticated: held to Redis's
+    /// unauthenticated request limits and to the `NO_AUTH` commands.
+    fn on_connect(&mut self, ctx: &mut Ctx<'_>) {
+        if self.requires_password() {
+            ctx.set_session(RespSession {
+                auth_required: true,
+                ..ctx.session()
+            });
+        }
+    }
 }
+
+/// `NOAUTH Authentication required.`
+const NOAUTH: Reply<'static> = Reply::Error("NOAUTH Authentication required.");
 
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Command> {
     COMMANDS
