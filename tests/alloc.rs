@@ -1,5 +1,6 @@
 //! Steady-state serving allocates nothing per request: 100,000 pipelined PINGs through an
-//! in-process server, with a global allocator that counts the server thread's allocations.
+//! in-process server, over RESP2 and over RESP3, with a global allocator that counts the
+//! server thread's allocations.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -70,6 +71,19 @@ fn pings(stream: &mut TcpStream, batches: usize, per_batch: usize) {
 
 #[test]
 fn pipelined_pings_allocate_nothing_after_warm_up() {
+    steady_pings_allocate_nothing(false);
+}
+
+#[test]
+fn pipelined_pings_over_resp3_allocate_nothing_after_warm_up() {
+    steady_pings_allocate_nothing(true);
+}
+
+/// Both tests count into one global counter: they must not run at once.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn steady_pings_allocate_nothing(resp3: bool) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut config = Config::default();
     config.listen.push(ListenAddr::tcp("127.0.0.1:0").unwrap());
     let server = Server::bind(config, RespCodec::default(), CommandService::default()).unwrap();
@@ -88,6 +102,20 @@ fn pipelined_pings_allocate_nothing_after_warm_up() {
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(20)))
         .unwrap();
+    if resp3 {
+        stream.write_all(b"HELLO 3\r\n").unwrap();
+        let mut reply = [0u8; 4];
+        stream.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"%7\r\n");
+        // The rest of the map: drain it (its length varies with the id and version).
+        let mut rest = [0u8; 4096];
+        let mut seen = Vec::new();
+        while !seen.ends_with(b"modules\r\n*0\r\n") {
+            let n = stream.read(&mut rest).unwrap();
+            assert!(n > 0);
+            seen.extend_from_slice(&rest[..n]);
+        }
+    }
     // Warm-up: buffers reach their working size.
     pings(&mut stream, 20, 1000);
     let before = ALLOCATIONS.load(Ordering::Relaxed);

@@ -11,6 +11,7 @@ mod command;
 mod config;
 mod hello;
 mod info;
+mod multi;
 mod ping;
 mod quit;
 mod reset;
@@ -32,12 +33,15 @@ pub(crate) struct Command {
     /// least `n`.
     pub(crate) arity: i32,
     pub(crate) run: fn(&mut CommandService, Args<'_>, &mut Ctx<'_>),
-    /// [`NO_AUTH`], as Redis's command flags have it.
+    /// [`NO_AUTH`], [`NOT_QUEUED`], as Redis's command flags have them.
     pub(crate) flags: u8,
 }
 
 /// May be sent before authenticating (Redis's `no-auth`: `AUTH`, `HELLO`, `QUIT`, `RESET`).
 pub(crate) const NO_AUTH: u8 = 1;
+/// Runs at once inside `MULTI` instead of being queued (`MULTI`, `EXEC`, `DISCARD`,
+/// `QUIT`, `RESET`, as Redis's `processCommand` has them).
+pub(crate) const NOT_QUEUED: u8 = 2;
 
 /// Every command the daemon knows, most frequent first.
 pub(crate) const COMMANDS: &[Command] = &[
@@ -69,7 +73,7 @@ pub(crate) const COMMANDS: &[Command] = &[
         name: "quit",
         arity: -1,
         run: quit::quit,
-        flags: NO_AUTH,
+        flags: NO_AUTH | NOT_QUEUED,
     },
     Command {
         name: "client",
@@ -117,12 +121,30 @@ pub(crate) const COMMANDS: &[Command] = &[
         name: "reset",
         arity: 1,
         run: reset::reset,
-        flags: NO_AUTH,
+        flags: NO_AUTH | NOT_QUEUED,
+    },
+    Command {
+        name: "multi",
+        arity: 1,
+        run: multi::multi,
+        flags: NOT_QUEUED,
+    },
+    Command {
+        name: "exec",
+        arity: 1,
+        run: multi::exec,
+        flags: NOT_QUEUED,
+    },
+    Command {
+        name: "discard",
+        arity: 1,
+        run: multi::discard,
+        flags: NOT_QUEUED,
     },
 ];
 
 /// The daemon's service: `PING`, `ECHO`, `QUIT`, `ADD`, `SUM`, `CLIENT`, `INFO`,
-/// `CONFIG GET`, `COMMAND`, `SELECT`, `HELLO`, `AUTH`, `RESET`.
+/// `CONFIG GET`, `COMMAND`, `SELECT`, `HELLO`, `AUTH`, `RESET`, `MULTI`, `EXEC`, `DISCARD`.
 #[derive(Debug, Default)]
 pub struct CommandService {
     /// The codec's limits, reported by `CONFIG GET` (the service does not see the codec).
@@ -165,20 +187,24 @@ impl CommandService {
 impl Service<RespCodec> for CommandService {
     type ClientState = ClientState;
 
-    /// Redis's order: unknown command, then arity, then authentication.
+    /// Redis's order: unknown command, then arity, then authentication; then, inside
+    /// `MULTI`, queued rather than run.
     #[inline]
     fn on_request(&mut self, request: Args<'_>, ctx: &mut Ctx<'_>) {
-        let name = request.command();
-        let Some(command) = lookup(name) else {
-            reply_unknown_command(&request, ctx);
+        let Some(command) = lookup(request.command()) else {
+            multi::refuse(None, &unknown_command_message(&request), ctx);
             return;
         };
         if !arity_ok(command.arity, request.len()) {
-            reply_wrong_arity(command.name, ctx);
+            multi::refuse(Some(command), &wrong_arity_message(command.name), ctx);
             return;
         }
         if ctx.session().auth_required && command.flags & NO_AUTH == 0 {
-            ctx.reply(&NOAUTH);
+            multi::refuse(Some(command), NOAUTH, ctx);
+            return;
+        }
+        if command.flags & NOT_QUEUED == 0 && ctx.state().in_transaction() {
+            multi::queue(&request, ctx);
             return;
         }
         (command.run)(self, request, ctx);
@@ -196,8 +222,8 @@ impl Service<RespCodec> for CommandService {
     }
 }
 
-/// `NOAUTH Authentication required.`
-const NOAUTH: Reply<'static> = Reply::Error("NOAUTH Authentication required.");
+/// Redis's refusal of a command from a client that has yet to authenticate.
+const NOAUTH: &str = "NOAUTH Authentication required.";
 
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Command> {
     COMMANDS
@@ -218,8 +244,11 @@ pub(crate) fn arity_ok(arity: i32, argc: usize) -> bool {
 /// `ERR wrong number of arguments for 'ping' command` (`client|setname` for a
 /// subcommand).
 pub(crate) fn reply_wrong_arity(name: &str, ctx: &mut Ctx<'_>) {
-    let message = format!("ERR wrong number of arguments for '{name}' command");
-    ctx.reply(&Reply::Error(&message));
+    ctx.reply(&Reply::Error(&wrong_arity_message(name)));
+}
+
+fn wrong_arity_message(name: &str) -> String {
+    format!("ERR wrong number of arguments for '{name}' command")
 }
 
 /// `ERR value is not an integer or out of range`
@@ -230,7 +259,7 @@ pub(crate) const NOT_AN_INTEGER: Reply<'static> =
 pub(crate) const SYNTAX_ERROR: Reply<'static> = Reply::Error("ERR syntax error");
 
 /// Redis's text: the name and the first arguments, each quoted, capped at 128 bytes.
-fn reply_unknown_command(request: &Args<'_>, ctx: &mut Ctx<'_>) {
+fn unknown_command_message(request: &Args<'_>) -> String {
     let mut message = String::from("ERR unknown command '");
     push_capped(&mut message, request.command(), 128);
     message.push_str("', with args beginning with: ");
@@ -245,7 +274,7 @@ fn reply_unknown_command(request: &Args<'_>, ctx: &mut Ctx<'_>) {
         args.push_str("' ");
     }
     message.push_str(&args);
-    ctx.reply(&Reply::Error(&message));
+    message
 }
 
 /// `ERR unknown subcommand 'x'. Try CLIENT HELP.`

@@ -3,8 +3,10 @@
 //! whether it has yet to authenticate).
 //!
 //! Every connected client carries one in its handle, idle or not, so it is one pointer:
-//! what only some clients use (`ADD`'s total, the library `CLIENT SETINFO` names) lives
-//! behind it, allocated the first time a client needs any of it.
+//! what only some clients use (`ADD`'s total, the library `CLIENT SETINFO` names, an open
+//! `MULTI`) lives behind it, allocated the first time a client needs any of it.
+
+use super::multi::Transaction;
 
 /// The daemon's per-client state.
 #[derive(Debug, Default)]
@@ -22,6 +24,8 @@ struct Used {
     lib_name: Option<Box<str>>,
     /// From `CLIENT SETINFO LIB-VER` (shown as `lib-ver=`).
     lib_ver: Option<Box<str>>,
+    /// Between `MULTI` and `EXEC`/`DISCARD`/`RESET`: the commands queued.
+    transaction: Option<Transaction>,
 }
 
 impl ClientState {
@@ -52,6 +56,31 @@ impl ClientState {
 
     pub(crate) fn set_lib_ver(&mut self, version: Option<Box<str>>) {
         self.used_mut().lib_ver = version;
+    }
+
+    /// Whether the client is between `MULTI` and `EXEC`.
+    #[inline]
+    pub fn in_transaction(&self) -> bool {
+        self.used.as_ref().is_some_and(|u| u.transaction.is_some())
+    }
+
+    pub(crate) fn transaction(&self) -> Option<&Transaction> {
+        self.used.as_ref().and_then(|u| u.transaction.as_ref())
+    }
+
+    pub(crate) fn transaction_mut(&mut self) -> Option<&mut Transaction> {
+        self.used.as_mut().and_then(|u| u.transaction.as_mut())
+    }
+
+    /// Opens (`Some`) or ends (`None`) the transaction; returns the one that was open.
+    pub(crate) fn set_transaction(
+        &mut self,
+        transaction: Option<Transaction>,
+    ) -> Option<Transaction> {
+        match transaction {
+            Some(t) => self.used_mut().transaction.replace(t),
+            None => self.used.as_mut().and_then(|u| u.transaction.take()),
+        }
     }
 
     fn used_mut(&mut self) -> &mut Used {

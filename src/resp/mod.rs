@@ -18,12 +18,15 @@
 //! - [`reply`]: [`Reply`] and its encoding, RESP2 or RESP3;
 //! - [`session`]: [`RespSession`], a connection's protocol version and whether it must
 //!   still authenticate;
+//! - [`queue`]: [`RequestQueue`], requests copied out of the input buffer to be handled
+//!   later;
 //! - [`client`]: the client side: [`encode_request`], the reply [`Framer`], [`Value`].
 
 pub mod client;
 pub mod decode;
 pub mod error;
 pub mod inline;
+pub mod queue;
 pub mod reply;
 pub mod session;
 
@@ -33,6 +36,7 @@ use crate::codec::{Codec, Decoded};
 pub use client::{Framer, MalformedReply, Value, encode_request};
 pub use decode::{RespDecodeState, parse_int};
 pub use error::RespError;
+pub use queue::RequestQueue;
 pub use reply::Reply;
 pub use session::{Protocol, RespSession};
 
