@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -458,6 +460,34 @@ impl Client {
         let parts: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
         self.send(&encode(&parts));
         self.read_raw()
+    }
+
+    /// Reads the raw bytes of one reply, or `None` once the server has closed the
+    /// connection (end of stream or reset) with no partial reply left.
+    #[track_caller]
+    pub fn read_raw_or_end(&mut self) -> Option<Vec<u8>> {
+        loop {
+            match self.framer.advance(&self.buf) {
+                Ok(Some(len)) => return Some(self.buf.drain(..len).collect()),
+                Ok(None) => {}
+                Err(e) => panic!(
+                    "malformed reply {:?}: {e}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+            match self.read_more() {
+                Ok(0) if self.buf.is_empty() => return None,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset && self.buf.is_empty() => {
+                    return None;
+                }
+                Ok(0) => panic!(
+                    "the connection closed inside a reply: {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+                Ok(_) => {}
+                Err(e) => panic!("reading a reply failed: {e}"),
+            }
+        }
     }
 
     /// Reads the raw bytes of one reply, of any kind.
