@@ -182,6 +182,16 @@ fn cases() -> Vec<Case> {
                 cmd("CLIENT GETNAME"),
             ],
         ),
+        case(
+            "what client libraries send on connect",
+            vec![
+                cmd("HELLO 3 SETNAME app"),
+                cmd("CLIENT MAINT_NOTIFICATIONS ON moving-endpoint-type internal-ip"),
+                cmd("SELECT 0"),
+                cmd("CLIENT GETNAME"),
+                cmd("PING"),
+            ],
+        ),
         // AUTH and NOAUTH.
         case(
             "auth without a password",

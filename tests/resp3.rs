@@ -266,3 +266,102 @@ fn reset_returns_the_connection_to_its_first_state() {
         Reply::Error("ERR wrong number of arguments for 'reset' command".into())
     );
 }
+
+/// What current client libraries send when they connect (their defaults, then with a
+/// password and a name): every step succeeds, except `CLIENT MAINT_NOTIFICATIONS` (node-redis
+/// 6, go-redis 9, jedis over RESP3), which gets the error Redis itself gives and which
+/// those clients go on after.
+#[test]
+fn what_client_libraries_send_on_connect_works() {
+    const MAINT: &[&str] = &[
+        "CLIENT",
+        "MAINT_NOTIFICATIONS",
+        "ON",
+        "moving-endpoint-type",
+        "internal-ip",
+    ];
+    let sequences: &[(&str, &[&[&str]])] = &[
+        (
+            "redis-py",
+            &[
+                &["HELLO", "3"],
+                &["CLIENT", "SETINFO", "LIB-NAME", "redis-py"],
+                &["CLIENT", "SETINFO", "LIB-VER", "8.1.0"],
+            ],
+        ),
+        (
+            "node-redis",
+            &[
+                &["HELLO", "3"],
+                &["CLIENT", "SETINFO", "LIB-NAME", "node-redis"],
+                &["CLIENT", "SETINFO", "LIB-VER", "6.3.0"],
+                MAINT,
+            ],
+        ),
+        (
+            "go-redis",
+            &[
+                &["HELLO", "3"],
+                &["CLIENT", "SETINFO", "LIB-NAME", "go-redis(,go1.24.1)"],
+                &["CLIENT", "SETINFO", "LIB-VER", "9.14.0"],
+                MAINT,
+            ],
+        ),
+        (
+            "lettuce",
+            &[
+                &["HELLO", "3"],
+                &["CLIENT", "SETINFO", "lib-name", "Lettuce"],
+                &["CLIENT", "SETINFO", "lib-ver", "6.7.1.RELEASE"],
+            ],
+        ),
+        (
+            "ioredis",
+            &[
+                &["INFO"],
+                &["CLIENT", "SETINFO", "LIB-NAME", "ioredis"],
+                &["CLIENT", "SETINFO", "LIB-VER", "5.8.0"],
+            ],
+        ),
+        (
+            "redis-rs",
+            &[
+                &["CLIENT", "SETINFO", "LIB-NAME", "redis-rs"],
+                &["CLIENT", "SETINFO", "LIB-VER", "0.32.0"],
+                &["PING"],
+            ],
+        ),
+        (
+            "configured with a password, a name and database 0",
+            &[
+                &["HELLO", "3", "AUTH", "default", "pw", "SETNAME", "app"],
+                &["AUTH", "default", "pw"],
+                &["AUTH", "pw"],
+                &["CLIENT", "SETNAME", "app"],
+                &["SELECT", "0"],
+                &["PING"],
+            ],
+        ),
+    ];
+    let open = Muxd::start(&[]);
+    let locked = Muxd::start(&["--requirepass", "pw"]);
+    for (client, steps) in sequences {
+        let with_password = client.starts_with("configured");
+        let muxd = if with_password { &locked } else { &open };
+        let mut c = muxd.tcp();
+        for step in *steps {
+            let reply = c.value(step);
+            match reply {
+                Value::Error(e) if *step == MAINT => assert_eq!(
+                    e,
+                    b"ERR unknown subcommand 'MAINT_NOTIFICATIONS'. Try CLIENT HELP."
+                ),
+                Value::Error(e) => {
+                    panic!("{client}: {step:?} failed: {}", String::from_utf8_lossy(&e))
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(c.raw(&["PING"]), b"+PONG\r\n", "{client}");
+    }
+}
