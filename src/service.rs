@@ -129,6 +129,7 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
 
     /// This client's protocol session: what it agreed with the server about the wire
     /// format (for RESP: the version, 2 or 3, and whether it is authenticated).
+    #[inline]
     pub fn session(&self) -> C::Session {
         self.session
     }
@@ -157,6 +158,7 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
     }
 
     /// This client's service state.
+    #[inline]
     pub fn state(&mut self) -> &mut S {
         match self.table.get_mut(self.key) {
             Some(client) => &mut client.state,

@@ -173,3 +173,32 @@ fn the_queue_is_bounded_by_the_input_buffer_limit() {
         "the client goes on"
     );
 }
+
+/// The service counts the open transactions (so that most requests skip a lookup): a
+/// client that leaves or is killed inside `MULTI` must not end anyone else's.
+#[test]
+fn clients_leaving_inside_multi_leave_other_transactions_open() {
+    let muxd = Muxd::start(&[]);
+    let mut a = muxd.tcp();
+    let mut b = muxd.unix();
+    let mut c = muxd.tcp();
+    let a_id = a.id().to_string();
+    assert_eq!(a.cmd(&["MULTI"]), Reply::simple("OK"));
+    assert_eq!(b.cmd(&["MULTI"]), Reply::simple("OK"));
+    assert_eq!(c.cmd(&["MULTI"]), Reply::simple("OK"));
+    let mut admin = muxd.tcp();
+    assert_eq!(admin.cmd(&["CLIENT", "KILL", "ID", &a_id]), Reply::Int(1));
+    a.expect_closed();
+    drop(c);
+    util::eventually("a and c are gone", || {
+        let text = admin.cmd(&["CLIENT", "LIST"]).text();
+        util::parse_client_list(&text).len() == 2
+    });
+    assert_eq!(b.cmd(&["PING"]), queued(), "b is still in MULTI");
+    assert_eq!(b.cmd(&["EXEC"]), Reply::Array(vec![Reply::simple("PONG")]));
+    let mut d = muxd.tcp();
+    d.cmd(&["MULTI"]);
+    assert_eq!(d.cmd(&["PING"]), queued());
+    assert_eq!(d.cmd(&["DISCARD"]), Reply::simple("OK"));
+    assert_eq!(d.cmd(&["PING"]), Reply::simple("PONG"));
+}

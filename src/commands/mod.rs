@@ -19,6 +19,7 @@ mod select;
 mod state;
 mod sum;
 
+use crate::client::{ClientInfo, CloseReason};
 use crate::resp::{Args, Reply, RespCodec, RespLimits, RespSession};
 use crate::service::{Context, Service};
 pub use state::ClientState;
@@ -29,12 +30,41 @@ pub type Ctx<'a> = Context<'a, RespCodec, ClientState>;
 /// A command: its name as Redis prints it in errors (lower case), its arity, its handler.
 pub(crate) struct Command {
     pub(crate) name: &'static str,
+    /// The name as [`name_key`] packs it, so that finding a request's command compares one
+    /// integer per command.
+    key: u64,
     /// Redis's convention: `n` means exactly `n` arguments (the name included), `-n` at
     /// least `n`.
     pub(crate) arity: i32,
     pub(crate) run: fn(&mut CommandService, Args<'_>, &mut Ctx<'_>),
     /// [`NO_AUTH`], [`NOT_QUEUED`], as Redis's command flags have them.
     pub(crate) flags: u8,
+}
+
+impl Command {
+    /// A row of the table. The name must be lower-case letters, at most [`MAX_NAME`] of
+    /// them (checked when the table is compiled).
+    const fn new(
+        name: &'static str,
+        arity: i32,
+        run: fn(&mut CommandService, Args<'_>, &mut Ctx<'_>),
+        flags: u8,
+    ) -> Command {
+        let Some(key) = name_key(name.as_bytes()) else {
+            panic!("a command name is longer than MAX_NAME");
+        };
+        assert!(
+            is_lower_word(name.as_bytes()),
+            "a command name is not lower-case letters"
+        );
+        Command {
+            name,
+            key,
+            arity,
+            run,
+            flags,
+        }
+    }
 }
 
 /// May be sent before authenticating (Redis's `no-auth`: `AUTH`, `HELLO`, `QUIT`, `RESET`).
@@ -45,103 +75,67 @@ pub(crate) const NOT_QUEUED: u8 = 2;
 
 /// Every command the daemon knows, most frequent first.
 pub(crate) const COMMANDS: &[Command] = &[
-    Command {
-        name: "ping",
-        arity: -1,
-        run: ping::ping,
-        flags: 0,
-    },
-    Command {
-        name: "echo",
-        arity: 2,
-        run: ping::echo,
-        flags: 0,
-    },
-    Command {
-        name: "add",
-        arity: -2,
-        run: sum::add,
-        flags: 0,
-    },
-    Command {
-        name: "sum",
-        arity: 1,
-        run: sum::sum,
-        flags: 0,
-    },
-    Command {
-        name: "quit",
-        arity: -1,
-        run: quit::quit,
-        flags: NO_AUTH | NOT_QUEUED,
-    },
-    Command {
-        name: "client",
-        arity: -2,
-        run: client::client,
-        flags: 0,
-    },
-    Command {
-        name: "info",
-        arity: -1,
-        run: info::info,
-        flags: 0,
-    },
-    Command {
-        name: "config",
-        arity: -2,
-        run: config::config,
-        flags: 0,
-    },
-    Command {
-        name: "command",
-        arity: -1,
-        run: command::command,
-        flags: 0,
-    },
-    Command {
-        name: "select",
-        arity: 2,
-        run: select::select,
-        flags: 0,
-    },
-    Command {
-        name: "hello",
-        arity: -1,
-        run: hello::hello,
-        flags: NO_AUTH,
-    },
-    Command {
-        name: "auth",
-        arity: -2,
-        run: auth::auth,
-        flags: NO_AUTH,
-    },
-    Command {
-        name: "reset",
-        arity: 1,
-        run: reset::reset,
-        flags: NO_AUTH | NOT_QUEUED,
-    },
-    Command {
-        name: "multi",
-        arity: 1,
-        run: multi::multi,
-        flags: NOT_QUEUED,
-    },
-    Command {
-        name: "exec",
-        arity: 1,
-        run: multi::exec,
-        flags: NOT_QUEUED,
-    },
-    Command {
-        name: "discard",
-        arity: 1,
-        run: multi::discard,
-        flags: NOT_QUEUED,
-    },
+    Command::new("ping", -1, ping::ping, 0),
+    Command::new("echo", 2, ping::echo, 0),
+    Command::new("add", -2, sum::add, 0),
+    Command::new("sum", 1, sum::sum, 0),
+    Command::new("quit", -1, quit::quit, NO_AUTH | NOT_QUEUED),
+    Command::new("client", -2, client::client, 0),
+    Command::new("info", -1, info::info, 0),
+    Command::new("config", -2, config::config, 0),
+    Command::new("command", -1, command::command, 0),
+    Command::new("select", 2, select::select, 0),
+    Command::new("hello", -1, hello::hello, NO_AUTH),
+    Command::new("auth", -2, auth::auth, NO_AUTH),
+    Command::new("reset", 1, reset::reset, NO_AUTH | NOT_QUEUED),
+    Command::new("multi", 1, multi::multi, NOT_QUEUED),
+    Command::new("exec", 1, multi::exec, NOT_QUEUED),
+    Command::new("discard", 1, multi::discard, NOT_QUEUED),
 ];
+
+/// The longest command name.
+const MAX_NAME: usize = 7;
+
+/// A name of at most [`MAX_NAME`] bytes, each byte with its `0x20` bit set, and its
+/// length, packed in one integer. Command names are lower-case letters only, and setting
+/// that bit maps a byte to a lower-case letter only from that letter or its upper case, so
+/// a request's name has a command's key exactly when it is that name, ignoring ASCII case.
+/// `None` for a longer name (no command has one).
+///
+/// Once per request: a name of 4 to 7 bytes is read as two overlapping 4-byte words (the
+/// bytes they share are the same, so or-ing them is harmless), a shorter one byte by byte.
+#[inline]
+const fn name_key(name: &[u8]) -> Option<u64> {
+    let len = name.len();
+    let bytes = match (name.first_chunk::<4>(), name.last_chunk::<4>()) {
+        (Some(first), Some(last)) if len <= MAX_NAME => {
+            u32::from_le_bytes(*first) as u64
+                | (u32::from_le_bytes(*last) as u64) << (8 * (len - 4))
+        }
+        _ => match name {
+            [] => 0,
+            [a] => *a as u64,
+            [a, b] => *a as u64 | (*b as u64) << 8,
+            [a, b, c] => *a as u64 | (*b as u64) << 8 | (*c as u64) << 16,
+            _ => return None,
+        },
+    };
+    // 0x20 in each of the name's `len` bytes.
+    let case_bits = 0x0020_2020_2020_2020 >> (8 * (MAX_NAME - len));
+    Some(bytes | case_bits | (len as u64) << 56)
+}
+
+/// Whether `name` is lower-case letters only (what [`name_key`] relies on).
+const fn is_lower_word(name: &[u8]) -> bool {
+    let mut rest = name;
+    while let [byte, tail @ ..] = rest {
+        if !byte.is_ascii_lowercase() {
+            return false;
+        }
+        rest = tail;
+    }
+    true
+}
 
 /// The daemon's service: `PING`, `ECHO`, `QUIT`, `ADD`, `SUM`, `CLIENT`, `INFO`,
 /// `CONFIG GET`, `COMMAND`, `SELECT`, `HELLO`, `AUTH`, `RESET`, `MULTI`, `EXEC`, `DISCARD`.
@@ -153,6 +147,10 @@ pub struct CommandService {
     password: Option<auth::Password>,
     /// Failed authentications (`AUTH`, `HELLO ... AUTH`), Redis's `acl_access_denied_auth`.
     auth_failures: u64,
+    /// Clients between `MULTI` and its end: while there are none, a request need not look
+    /// at its client's state to know it is not to be queued (a lookup that cost PING a
+    /// few percent).
+    open_transactions: usize,
 }
 
 impl CommandService {
@@ -192,22 +190,31 @@ impl Service<RespCodec> for CommandService {
     #[inline]
     fn on_request(&mut self, request: Args<'_>, ctx: &mut Ctx<'_>) {
         let Some(command) = lookup(request.command()) else {
-            multi::refuse(None, &unknown_command_message(&request), ctx);
+            multi::refuse(self, None, &unknown_command_message(&request), ctx);
             return;
         };
         if !arity_ok(command.arity, request.len()) {
-            multi::refuse(Some(command), &wrong_arity_message(command.name), ctx);
+            multi::refuse(self, Some(command), &wrong_arity_message(command.name), ctx);
             return;
         }
         if ctx.session().auth_required && command.flags & NO_AUTH == 0 {
-            multi::refuse(Some(command), NOAUTH, ctx);
+            multi::refuse(self, Some(command), NOAUTH, ctx);
             return;
         }
-        if command.flags & NOT_QUEUED == 0 && ctx.state().in_transaction() {
+        if command.flags & NOT_QUEUED == 0
+            && self.open_transactions > 0
+            && ctx.state().in_transaction()
+        {
             multi::queue(&request, ctx);
             return;
         }
         (command.run)(self, request, ctx);
+    }
+
+    fn on_disconnect(&mut self, _: &ClientInfo, state: ClientState, _: CloseReason) {
+        if state.in_transaction() {
+            self.open_transactions = self.open_transactions.saturating_sub(1);
+        }
     }
 
     /// With a password configured, a new client starts unauthenticated: held to Redis's
@@ -225,10 +232,10 @@ impl Service<RespCodec> for CommandService {
 /// Redis's refusal of a command from a client that has yet to authenticate.
 const NOAUTH: &str = "NOAUTH Authentication required.";
 
+#[inline]
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Command> {
-    COMMANDS
-        .iter()
-        .find(|c| c.name.len() == name.len() && c.name.as_bytes().eq_ignore_ascii_case(name))
+    let key = name_key(name)?;
+    COMMANDS.iter().find(|c| c.key == key)
 }
 
 pub(crate) fn arity_ok(arity: i32, argc: usize) -> bool {
@@ -315,7 +322,25 @@ mod tests {
         assert_eq!(lookup(b"PING").map(|c| c.name), Some("ping"));
         assert_eq!(lookup(b"pInG").map(|c| c.name), Some("ping"));
         assert!(lookup(b"PINGX").is_none());
+        assert!(lookup(b"PIN").is_none());
+        assert!(lookup(b"ping\0").is_none());
+        // Bytes that differ from a letter only in the 0x20 bit but are not letters.
+        assert!(lookup(b"P\tNG").is_none());
+        assert!(lookup(b"PIN\x07").is_none());
+        for b in 0..=255u8 {
+            let name = [b'p', b'i', b'n', b];
+            let expected = b.eq_ignore_ascii_case(&b'g');
+            assert_eq!(lookup(&name).is_some(), expected, "byte {b:#x}");
+        }
         assert!(lookup(b"").is_none());
+        assert!(lookup(b"discardx").is_none());
+        assert_eq!(lookup(b"DISCARD").map(|c| c.name), Some("discard"));
+        for c in COMMANDS {
+            assert_eq!(
+                lookup(c.name.to_ascii_uppercase().as_bytes()).map(|f| f.name),
+                Some(c.name)
+            );
+        }
     }
 
     #[test]

@@ -33,18 +33,27 @@ pub(crate) struct Transaction {
 const EXECABORT: Reply<'static> =
     Reply::Error("EXECABORT Transaction discarded because of previous errors.");
 
-pub(crate) fn multi(_: &mut CommandService, _: Args<'_>, ctx: &mut Ctx<'_>) {
+pub(crate) fn multi(service: &mut CommandService, _: Args<'_>, ctx: &mut Ctx<'_>) {
     let state = ctx.state();
     if state.transaction().is_some() {
         ctx.reply(&Reply::Error("ERR MULTI calls can not be nested"));
         return;
     }
     state.set_transaction(Some(Transaction::default()));
+    service.open_transactions += 1;
     ctx.reply(&Reply::OK);
 }
 
-pub(crate) fn discard(_: &mut CommandService, _: Args<'_>, ctx: &mut Ctx<'_>) {
-    if ctx.state().set_transaction(None).is_none() {
+/// Ends the client's transaction, if it has one, and returns it (`EXEC`, `DISCARD`,
+/// `RESET`, a refused `EXEC`).
+pub(crate) fn end(service: &mut CommandService, ctx: &mut Ctx<'_>) -> Option<Transaction> {
+    let transaction = ctx.state().set_transaction(None)?;
+    service.open_transactions = service.open_transactions.saturating_sub(1);
+    Some(transaction)
+}
+
+pub(crate) fn discard(service: &mut CommandService, _: Args<'_>, ctx: &mut Ctx<'_>) {
+    if end(service, ctx).is_none() {
         ctx.reply(&Reply::Error("ERR DISCARD without MULTI"));
         return;
     }
@@ -52,7 +61,7 @@ pub(crate) fn discard(_: &mut CommandService, _: Args<'_>, ctx: &mut Ctx<'_>) {
 }
 
 pub(crate) fn exec(service: &mut CommandService, _: Args<'_>, ctx: &mut Ctx<'_>) {
-    let Some(transaction) = ctx.state().set_transaction(None) else {
+    let Some(transaction) = end(service, ctx) else {
         ctx.reply(&Reply::Error("ERR EXEC without MULTI"));
         return;
     };
@@ -97,13 +106,18 @@ pub(crate) fn queue(request: &Args<'_>, ctx: &mut Ctx<'_>) {
 /// authenticated), with `message`. Inside `MULTI` the refusal aborts the transaction, as
 /// Redis's `rejectCommand` does; a refused `EXEC` ends it at once with `EXECABORT` and the
 /// reason.
-pub(crate) fn refuse(command: Option<&Command>, message: &str, ctx: &mut Ctx<'_>) {
+pub(crate) fn refuse(
+    service: &mut CommandService,
+    command: Option<&Command>,
+    message: &str,
+    ctx: &mut Ctx<'_>,
+) {
     let Some(transaction) = ctx.state().transaction_mut() else {
         ctx.reply(&Reply::Error(message));
         return;
     };
     if command.is_some_and(|c| c.name == "exec") {
-        ctx.state().set_transaction(None);
+        end(service, ctx);
         let reason = message.strip_prefix("ERR ").unwrap_or(message);
         ctx.reply(&Reply::Error(&format!(
             "EXECABORT Transaction discarded because of: {reason}"

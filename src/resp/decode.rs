@@ -82,7 +82,7 @@ fn decode_multibulk(
         if count > i64::from(i32::MAX) || count > limits.max_multibulk_len as i64 {
             return Err(RespError::InvalidMultibulkLength);
         }
-        if auth_required && count > UNAUTHENTICATED_MAX_ARGS {
+        if count > UNAUTHENTICATED_MAX_ARGS && auth_required {
             return Err(RespError::UnauthenticatedMultibulkLength);
         }
         if count <= 0 {
@@ -121,7 +121,7 @@ fn decode_multibulk(
         if len < 0 || len as u64 > limits.max_bulk_len as u64 {
             return Err(RespError::InvalidBulkLength);
         }
-        if auth_required && len > UNAUTHENTICATED_MAX_BULK {
+        if len > UNAUTHENTICATED_MAX_BULK && auth_required {
             return Err(RespError::UnauthenticatedBulkLength);
         }
         let data_end = data_start + len as usize;
