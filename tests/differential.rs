@@ -283,6 +283,13 @@ fn cases() -> Vec<Case> {
         )
         .with_password(),
         case(
+            "a long inline line before authentication",
+            vec![Request::Raw(
+                [&b"PING "[..], &[b'x'; 30000], b"\r\n"].concat(),
+            )],
+        )
+        .with_password(),
+        case(
             "invalid before unauthenticated",
             vec![raw(b"*3000000000\r\n")],
         )
