@@ -79,6 +79,18 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub backlog: i32,
 
+    /// Require clients to authenticate with this password (AUTH PASS, AUTH default PASS,
+    /// HELLO 3 AUTH default PASS), over TCP and Unix sockets alike. Visible in `ps`: prefer
+    /// --requirepass-file.
+    #[arg(long, value_name = "PASS", conflicts_with = "requirepass_file")]
+    pub requirepass: Option<String>,
+
+    /// Read the password clients must give from PATH (one trailing newline is stripped),
+    /// which keeps it out of `ps` and shell history. Make the file readable by muxd's user
+    /// only.
+    #[arg(long, value_name = "PATH")]
+    pub requirepass_file: Option<PathBuf>,
+
     /// More logging: -v debug (connects, disconnects), -vv trace (every event).
     #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -128,6 +140,20 @@ impl Cli {
         }
     }
 
+    /// The password clients must give, from `--requirepass` or `--requirepass-file`.
+    pub fn password(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let password = match (&self.requirepass, &self.requirepass_file) {
+            (Some(text), _) => text.as_bytes().to_vec(),
+            (None, Some(path)) => read_password_file(path)
+                .with_context(|| format!("--requirepass-file {}", path.display()))?,
+            (None, None) => return Ok(None),
+        };
+        if password.is_empty() {
+            bail!("the password is empty (give a non-empty --requirepass or file)");
+        }
+        Ok(Some(password))
+    }
+
     /// The server configuration, listeners in `order`.
     pub fn config(&self, order: &[ListenOrder]) -> anyhow::Result<Config> {
         let mut config = Config::default();
@@ -173,6 +199,28 @@ pub enum ListenOrder {
     Tcp(usize),
     /// The n-th `--unix`.
     Unix(usize),
+}
+
+/// The file's bytes, less one trailing `\n` (or `\r\n`), as an editor or `echo` leaves.
+fn read_password_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut bytes = std::fs::read(path)?;
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        log::warn!(
+            "password file is readable by other users path={} mode={:o}",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        );
+    }
+    Ok(bytes)
 }
 
 fn parse_mode(text: &str) -> Result<u32, String> {
@@ -224,6 +272,32 @@ mod tests {
         assert_eq!(parse_mode("0o660"), Ok(0o660));
         assert!(parse_mode("800").is_err());
         assert!(parse_mode("7777").is_err());
+    }
+
+    #[test]
+    fn password_file_loses_one_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        for (content, expected) in [
+            (&b"s3cret\n"[..], &b"s3cret"[..]),
+            (b"s3cret\r\n", b"s3cret"),
+            (b"s3cret", b"s3cret"),
+            (b"two words \n\n", b"two words \n"),
+        ] {
+            let path = dir.path().join("pw");
+            std::fs::write(&path, content).unwrap();
+            assert_eq!(read_password_file(&path).unwrap(), expected);
+        }
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "\n").unwrap();
+        let cli = Cli::try_parse_from(["muxd", "--requirepass-file", path.to_str().unwrap()]);
+        let e = cli.unwrap().password().unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
+        let cli = Cli::try_parse_from(["muxd", "--requirepass-file", "/nonexistent/pw"]);
+        let e = format!("{:#}", cli.unwrap().password().unwrap_err());
+        assert!(e.contains("--requirepass-file /nonexistent/pw"), "{e}");
+        assert!(
+            Cli::try_parse_from(["muxd", "--requirepass", "a", "--requirepass-file", "b"]).is_err()
+        );
     }
 
     #[test]

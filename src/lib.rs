@@ -47,7 +47,7 @@
 //!   its [`ClientId`], [`ClientInfo`] and [`CloseReason`]s;
 //! - [`buffer`]: the input buffer a connection's bytes are read into and parsed from;
 //! - [`codec`]: the [`Codec`] trait: bytes to requests, responses to bytes;
-//! - [`resp`]: RESP2, the Redis protocol, as a codec, and its client side
+//! - [`resp`]: RESP2 and RESP3, the Redis protocol, as a codec, and its client side
 //!   ([`resp::client`]: request encoder, reply framer, reply values);
 //! - [`service`]: the [`Service`] trait, the [`Context`] it works through for one client
 //!   and the [`ServerContext`] for the whole server (timers, other clients, stopping),

@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use log::{error, info, warn};
 
-use muxd::Server;
 use muxd::commands::CommandService;
 use muxd::config::RESERVED_FDS;
 use muxd::fd_limit;
 use muxd::resp::RespCodec;
+use muxd::{ListenAddr, Server};
 
 fn main() -> ExitCode {
     keep_large_buffers_out_of_the_heap();
@@ -39,14 +39,22 @@ fn run(cli: &cli::Cli, order: &[cli::ListenOrder]) -> anyhow::Result<()> {
         config.max_clients = Some(fit_max_clients(wanted));
     }
     let limits = cli.limits();
-    let server = Server::bind(config, RespCodec::new(limits), CommandService::new(limits))
-        .context("muxd could not start")?;
+    let password = cli.password()?;
+    let mut service = CommandService::new(limits);
+    if let Some(password) = &password {
+        service = service.with_password(password);
+    }
+    let server =
+        Server::bind(config, RespCodec::new(limits), service).context("muxd could not start")?;
     info!(
         "muxd {} pid={} max_clients={}",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
         server.max_clients()
     );
+    if password.is_none() {
+        warn_if_exposed(&server.local_addrs());
+    }
     let addrs: Vec<String> = server
         .local_addrs()
         .iter()
@@ -58,6 +66,20 @@ fn run(cli: &cli::Cli, order: &[cli::ListenOrder]) -> anyhow::Result<()> {
     drop(stdout);
     server.run().context("the event loop failed")?;
     Ok(())
+}
+
+/// Without a password, anyone who can reach a non-loopback TCP address may send commands
+/// (Unix sockets are guarded by their file mode).
+fn warn_if_exposed(addrs: &[ListenAddr]) {
+    for addr in addrs {
+        if let ListenAddr::Tcp(socket) = addr
+            && !socket.ip().is_loopback()
+        {
+            warn!(
+                "listening on a non-loopback address without a password addr={addr} (set --requirepass-file)"
+            );
+        }
+    }
 }
 
 /// Client buffers come and go in all sizes. glibc serves large blocks with `mmap` but, by

@@ -1,7 +1,7 @@
 //! `INFO [section ...]`: sections `server`, `clients`, `memory` and `stats`, with Redis's
 //! field names where Redis has the same figure, so existing Redis tooling reads them.
 //! No section, `default`, `all` or `everything` gives every section; an unknown section
-//! gives nothing, as in Redis.
+//! gives nothing, as in Redis. In RESP3 the text is a verbatim string, as Redis sends it.
 
 use std::fmt::Write;
 
@@ -12,7 +12,7 @@ use crate::resp::{Args, Reply};
 
 const SECTIONS: &[&str] = &["server", "clients", "memory", "stats"];
 
-pub(crate) fn info(_: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
+pub(crate) fn info(service: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
     let everything = args.len() == 1
         || args.iter().skip(1).any(|a| {
             [&b"default"[..], b"all", b"everything"]
@@ -30,13 +30,13 @@ pub(crate) fn info(_: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
             if !text.is_empty() {
                 text.push_str("\r\n");
             }
-            write_section(section, ctx, &mut text);
+            write_section(section, service, ctx, &mut text);
         }
     }
-    ctx.reply(&Reply::Bulk(text.as_bytes()));
+    ctx.reply(&Reply::text(text.as_bytes()));
 }
 
-fn write_section(section: &str, ctx: &Ctx<'_>, out: &mut String) {
+fn write_section(section: &str, service: &CommandService, ctx: &Ctx<'_>, out: &mut String) {
     let server = ctx.server();
     let stats = ctx.stats();
     // Writing to a String cannot fail.
@@ -114,7 +114,7 @@ fn write_section(section: &str, ctx: &Ctx<'_>, out: &mut String) {
             for reason in CloseReason::ALL {
                 let _ = write!(out, "closed_{}:{}\r\n", reason, stats.closed(reason));
             }
-            Ok(())
+            write!(out, "acl_access_denied_auth:{}\r\n", service.auth_failures)
         }
     };
 }

@@ -463,6 +463,73 @@ impl Client {
         self.cmd_bytes(&parts)
     }
 
+    /// Sends a command and reads its reply as a [`Value`] of any kind (RESP3 included).
+    #[track_caller]
+    pub fn value(&mut self, words: &[&str]) -> Value {
+        let parts: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        self.send(&encode(&parts));
+        match self.try_read_value() {
+            Ok(value) => value,
+            Err(e) => panic!("reading the reply to {words:?} failed: {e}"),
+        }
+    }
+
+    /// Sends a command and reads the raw bytes of its one reply.
+    #[track_caller]
+    pub fn raw(&mut self, words: &[&str]) -> Vec<u8> {
+        let parts: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        self.send(&encode(&parts));
+        self.read_raw()
+    }
+
+    /// Reads the raw bytes of one reply, or `None` once the server has closed the
+    /// connection (end of stream or reset) with no partial reply left.
+    #[track_caller]
+    pub fn read_raw_or_end(&mut self) -> Option<Vec<u8>> {
+        loop {
+            match self.framer.advance(&self.buf) {
+                Ok(Some(len)) => return Some(self.buf.drain(..len).collect()),
+                Ok(None) => {}
+                Err(e) => panic!(
+                    "malformed reply {:?}: {e}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+            match self.read_more() {
+                Ok(0) if self.buf.is_empty() => return None,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset && self.buf.is_empty() => {
+                    return None;
+                }
+                Ok(0) => panic!(
+                    "the connection closed inside a reply: {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+                Ok(_) => {}
+                Err(e) => panic!("reading a reply failed: {e}"),
+            }
+        }
+    }
+
+    /// Reads the raw bytes of one reply, of any kind.
+    #[track_caller]
+    pub fn read_raw(&mut self) -> Vec<u8> {
+        loop {
+            match self.framer.advance(&self.buf) {
+                Ok(Some(len)) => return self.buf.drain(..len).collect(),
+                Ok(None) => {}
+                Err(e) => panic!(
+                    "malformed reply {:?}: {e}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+            match self.read_more() {
+                Ok(0) => panic!("the server closed the connection before replying"),
+                Ok(_) => {}
+                Err(e) => panic!("reading a reply failed: {e}"),
+            }
+        }
+    }
+
     #[track_caller]
     pub fn cmd_bytes(&mut self, words: &[&[u8]]) -> Reply {
         self.send(&encode(words));
