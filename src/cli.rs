@@ -9,6 +9,8 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use muxd::resp::RespLimits;
 use muxd::{Config, ListenAddr};
 
+use crate::supervise::Supervised;
+
 /// TCP address served when neither `--tcp` nor `--unix` is given.
 pub const DEFAULT_TCP: &str = "127.0.0.1:7379";
 /// Unix socket served when neither `--tcp` nor `--unix` is given.
@@ -78,6 +80,11 @@ pub struct Cli {
     /// Length of each master socket's queue of connections not yet accepted.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub backlog: i32,
+
+    /// Notify a supervisor: systemd's READY=1 once listening, STOPPING=1 on shutdown,
+    /// WATCHDOG=1 when its watchdog is on. `auto` notifies when NOTIFY_SOCKET is set.
+    #[arg(long, value_name = "MODE", value_enum, default_value = "auto")]
+    pub supervised: Supervised,
 
     /// More logging: -v debug (connects, disconnects), -vv trace (every event).
     #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]

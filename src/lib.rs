@@ -29,6 +29,7 @@
 //! - [`server`]: bind, run and stop ([`Server`], [`ServerHandle`]);
 //! - [`config`]: what a server is told ([`Config`]) and knows once bound ([`ServerInfo`]);
 //! - [`fd_limit`]: the open-file limit, which bounds the number of clients;
+//! - [`lifecycle`]: hooks a process supervisor hangs on (shutdown begins, heartbeat);
 //! - `event_loop`: the loop itself (private), one room per phase: `accept`, `serve`,
 //!   `output`, `close`;
 //! - [`listener`]: master sockets, TCP and Unix, and the life of socket files;
@@ -81,6 +82,7 @@ pub mod config;
 mod error;
 mod event_loop;
 pub mod fd_limit;
+pub mod lifecycle;
 pub mod listener;
 pub mod resp;
 pub mod server;
@@ -93,6 +95,7 @@ pub use client_table::{ClientEntry, Clients};
 pub use codec::{Codec, Decoded};
 pub use config::{Config, ServerInfo};
 pub use error::{Error, ErrorKind};
+pub use lifecycle::Lifecycle;
 pub use listener::{ListenAddr, ListenerInfo, ListenerKind};
 pub use server::{Server, ServerHandle};
 pub use service::{Context, Service};

@@ -1,8 +1,10 @@
 //! The `muxd` daemon: parses the command line, binds the master sockets, prints the
-//! `READY` line and runs the loop with the RESP command set until SIGINT or SIGTERM.
+//! `READY` line (and tells systemd, when supervised) and runs the loop with the RESP
+//! command set until SIGINT or SIGTERM.
 //! Errors get their context here, at the edge; the library's are typed.
 
 mod cli;
+mod supervise;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -39,7 +41,9 @@ fn run(cli: &cli::Cli, order: &[cli::ListenOrder]) -> anyhow::Result<()> {
         config.max_clients = Some(fit_max_clients(wanted));
     }
     let limits = cli.limits();
-    let server = Server::bind(config, RespCodec::new(limits), CommandService::new(limits))
+    let notifier = supervise::Notifier::from_env(cli.supervised)
+        .context("NOTIFY_SOCKET names no usable socket")?;
+    let mut server = Server::bind(config, RespCodec::new(limits), CommandService::new(limits))
         .context("muxd could not start")?;
     info!(
         "muxd {} pid={} max_clients={}",
@@ -56,6 +60,10 @@ fn run(cli: &cli::Cli, order: &[cli::ListenOrder]) -> anyhow::Result<()> {
     writeln!(stdout, "READY {}", addrs.join(" ")).context("writing the READY line")?;
     stdout.flush().context("writing the READY line")?;
     drop(stdout);
+    if let Some(notifier) = notifier {
+        notifier.ready(&addrs);
+        server.set_lifecycle(notifier);
+    }
     server.run().context("the event loop failed")?;
     Ok(())
 }

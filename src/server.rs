@@ -15,6 +15,7 @@ use crate::codec::Codec;
 use crate::config::Config;
 use crate::error::Error;
 use crate::event_loop::EventLoop;
+use crate::lifecycle::Lifecycle;
 use crate::listener::ListenAddr;
 use crate::service::Service;
 
@@ -81,6 +82,12 @@ impl<C: Codec, S: Service<C>> Server<C, S> {
     /// The client limit in force.
     pub fn max_clients(&self) -> usize {
         self.event_loop.info().max_clients
+    }
+
+    /// Hooks the loop calls as it runs: when shutdown begins, and a periodic heartbeat
+    /// from the loop thread (see [`Lifecycle`]). Replaces any set before.
+    pub fn set_lifecycle(&mut self, lifecycle: impl Lifecycle + 'static) {
+        self.event_loop.set_lifecycle(Box::new(lifecycle));
     }
 
     /// A handle that stops this server from another thread.

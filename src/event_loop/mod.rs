@@ -33,6 +33,7 @@ use crate::client_table::ClientTable;
 use crate::codec::Codec;
 use crate::config::{Config, ServerInfo};
 use crate::error::Error;
+use crate::lifecycle::Lifecycle;
 use crate::service::{Effects, Service};
 use crate::stats::Stats;
 
@@ -75,6 +76,10 @@ pub(crate) struct EventLoop<C: Codec, S: Service<C>> {
     /// Set once a stop began: past it, remaining clients are closed.
     shutdown_deadline: Option<Instant>,
     last_limit_warning: Option<Instant>,
+    /// What the process around the server is told of its life (the daemon: systemd).
+    lifecycle: Option<Box<dyn Lifecycle>>,
+    /// The lifecycle's heartbeat: its interval and when it is next due.
+    heartbeat: Option<(Duration, Instant)>,
     /// Kept so the waker's registration lives as long as the loop.
     _waker: Arc<Waker>,
 }
@@ -126,6 +131,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             signals,
             shutdown_deadline: None,
             last_limit_warning: None,
+            lifecycle: None,
+            heartbeat: None,
             _waker: Arc::clone(&waker),
         };
         Ok((event_loop, waker))
@@ -133,6 +140,10 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
 
     pub(crate) fn info(&self) -> &ServerInfo {
         &self.info
+    }
+
+    pub(crate) fn set_lifecycle(&mut self, lifecycle: Box<dyn Lifecycle>) {
+        self.lifecycle = Some(lifecycle);
     }
 
     /// Runs until stopped; returns the service.
@@ -145,6 +156,12 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 .idle_timeout
                 .map_or(0, |t| t.as_secs_f64().ceil() as u64)
         );
+        self.heartbeat = self
+            .lifecycle
+            .as_ref()
+            .and_then(|l| l.heartbeat_interval())
+            .filter(|interval| !interval.is_zero())
+            .map(|interval| (interval, later(Instant::now(), interval)));
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = self.poll_timeout(Instant::now());
@@ -207,6 +224,9 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let mut consider = |t: Instant| {
             next = Some(next.map_or(t, |n| n.min(t)));
         };
+        if let Some((_, due)) = self.heartbeat {
+            consider(due);
+        }
         if let Some(linger) = self.lingering.front() {
             consider(linger.check_at);
         }
@@ -290,8 +310,24 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
         self.accept_deferred(now);
         self.sweep_lingering(now);
+        self.beat(now);
         if let Some(timeout) = self.info.config.idle_timeout {
             self.close_idle(timeout, now);
+        }
+    }
+}
+
+impl<C: Codec, S: Service<C>> EventLoop<C, S> {
+    /// Calls the lifecycle's heartbeat when it is due. A loop that stalled past several
+    /// beats beats once, not once per beat missed.
+    fn beat(&mut self, now: Instant) {
+        let (Some((interval, due)), Some(lifecycle)) = (self.heartbeat, self.lifecycle.as_mut())
+        else {
+            return;
+        };
+        if now >= due {
+            lifecycle.heartbeat();
+            self.heartbeat = Some((interval, later(now, interval)));
         }
     }
 }

@@ -1,0 +1,188 @@
+//! `--supervised`: systemd's notifications, received on a `NOTIFY_SOCKET` datagram socket
+//! the test holds, as systemd would.
+
+mod util;
+
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::time::{Duration, Instant};
+
+use util::{Client, Muxd, TIMEOUT};
+
+/// A notification socket, as systemd holds one for a `Type=notify` service.
+struct NotifySocket {
+    socket: UnixDatagram,
+    /// The value of `NOTIFY_SOCKET` that reaches it.
+    env: String,
+}
+
+impl NotifySocket {
+    fn at_path(dir: &std::path::Path) -> NotifySocket {
+        let path = dir.join("notify.sock");
+        let socket = UnixDatagram::bind(&path).expect("bind notify socket");
+        NotifySocket::ready(socket, path.display().to_string())
+    }
+
+    fn abstract_name() -> NotifySocket {
+        let name = format!(
+            "muxd-notify-test-{}-{:?}",
+            std::process::id(),
+            Instant::now()
+        );
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let socket = UnixDatagram::bind_addr(&addr).expect("bind abstract notify socket");
+        NotifySocket::ready(socket, format!("@{name}"))
+    }
+
+    fn ready(socket: UnixDatagram, env: String) -> NotifySocket {
+        socket.set_read_timeout(Some(TIMEOUT)).unwrap();
+        NotifySocket { socket, env }
+    }
+
+    /// The next message, failing the test after the timeout.
+    #[track_caller]
+    fn next(&self) -> String {
+        let mut buf = [0u8; 4096];
+        let n = self.socket.recv(&mut buf).expect("a notification in time");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// The next message other than a watchdog ping.
+    #[track_caller]
+    fn next_not_watchdog(&self) -> String {
+        loop {
+            let message = self.next();
+            if message != "WATCHDOG=1" {
+                return message;
+            }
+        }
+    }
+}
+
+fn start(notify: &NotifySocket, env: &[(&str, String)], extra: &[&str]) -> Muxd {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("muxd.sock");
+    let mut args: Vec<String> = vec![
+        "--tcp".into(),
+        "127.0.0.1:0".into(),
+        "--unix".into(),
+        sock.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let notify_env = notify.env.clone();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    Muxd::start_command(dir, args, move |command| {
+        command.env("NOTIFY_SOCKET", notify_env);
+        command
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+    })
+}
+
+#[test]
+fn ready_after_listeners_bound_then_stopping_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = NotifySocket::at_path(dir.path());
+    let mut muxd = start(&notify, &[], &[]);
+    let ready = notify.next();
+    let status = format!("STATUS=serving {}", muxd.ready.join(" "));
+    assert_eq!(ready, format!("READY=1\n{status}\n"));
+    // Every listener named is bound and served.
+    assert_eq!(muxd.tcp().cmd(&["PING"]), util::Reply::simple("PONG"));
+    assert_eq!(muxd.unix().cmd(&["PING"]), util::Reply::simple("PONG"));
+
+    muxd.signal(libc::SIGTERM);
+    let stopping = notify.next_not_watchdog();
+    assert!(stopping.starts_with("STOPPING=1\n"), "{stopping:?}");
+    assert!(muxd.wait_exit(TIMEOUT).success());
+}
+
+#[test]
+fn abstract_notify_socket() {
+    let notify = NotifySocket::abstract_name();
+    let _muxd = start(&notify, &[], &[]);
+    assert!(notify.next().starts_with("READY=1\n"));
+}
+
+#[test]
+fn watchdog_pings_at_half_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = NotifySocket::at_path(dir.path());
+    // WATCHDOG_USEC = 200 ms: a ping is due every 100 ms.
+    let _muxd = start(&notify, &[("WATCHDOG_USEC", "200000".into())], &[]);
+    assert!(notify.next().starts_with("READY=1\n"));
+    let mut at = Vec::new();
+    while at.len() < 6 {
+        if notify.next() == "WATCHDOG=1" {
+            at.push(Instant::now());
+        }
+    }
+    let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    // Not faster than asked (a little slack for when the datagrams are read), and not so
+    // slow that systemd, waiting 200 ms, would have given up.
+    for gap in &gaps {
+        assert!(
+            *gap >= Duration::from_millis(70),
+            "pings too close: {gaps:?}"
+        );
+    }
+    let mean = gaps.iter().sum::<Duration>() / gaps.len() as u32;
+    assert!(
+        mean < Duration::from_millis(190),
+        "pings too rare: {gaps:?}"
+    );
+}
+
+#[test]
+fn watchdog_for_another_pid_is_not_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = NotifySocket::at_path(dir.path());
+    let mut muxd = start(
+        &notify,
+        &[
+            ("WATCHDOG_USEC", "20000".into()),
+            ("WATCHDOG_PID", "1".into()),
+        ],
+        &[],
+    );
+    assert!(notify.next().starts_with("READY=1\n"));
+    // A watchdog at 20 ms would have pinged several times by the time a request is
+    // answered and the server stopped; the next message must be STOPPING.
+    let mut client = Client::tcp(muxd.tcp_addr());
+    for _ in 0..20 {
+        assert_eq!(client.cmd(&["PING"]), util::Reply::simple("PONG"));
+        // Not a wait for the server: time for a wrongly armed watchdog to fire.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    muxd.signal(libc::SIGTERM);
+    assert!(notify.next().starts_with("STOPPING=1\n"));
+    muxd.wait_exit(TIMEOUT);
+}
+
+#[test]
+fn supervised_no_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = NotifySocket::at_path(dir.path());
+    let mut muxd = start(
+        &notify,
+        &[("WATCHDOG_USEC", "20000".into())],
+        &["--supervised", "no"],
+    );
+    muxd.signal(libc::SIGTERM);
+    assert!(muxd.wait_exit(TIMEOUT).success());
+    notify
+        .socket
+        .set_nonblocking(true)
+        .expect("non-blocking notify socket");
+    let mut buf = [0u8; 64];
+    assert!(
+        notify.socket.recv(&mut buf).is_err(),
+        "nothing may have been sent"
+    );
+}
