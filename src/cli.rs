@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
+use muxd::listener::InheritedSocket;
 use muxd::resp::RespLimits;
 use muxd::{Config, ListenAddr};
 
@@ -18,7 +19,9 @@ pub const DEFAULT_UNIX: &str = "/tmp/muxd.sock";
 
 /// muxd: a RESP (Redis protocol) server multiplexing many clients on one thread with poll.
 ///
-/// With no --tcp and no --unix it listens on tcp://127.0.0.1:7379 and unix:///tmp/muxd.sock.
+/// With no --tcp and no --unix it listens on tcp://127.0.0.1:7379 and unix:///tmp/muxd.sock,
+/// or, started by systemd socket activation (LISTEN_FDS), on the sockets passed; a --tcp
+/// or --unix naming a passed socket's address uses that socket.
 /// Once every listener is bound it prints one line on stdout,
 /// `READY tcp://127.0.0.1:7379 unix:///tmp/muxd.sock` (the addresses actually bound, in
 /// flag order); logs go to stderr. SIGINT or SIGTERM stops it gracefully (a second one at
@@ -135,8 +138,13 @@ impl Cli {
         }
     }
 
-    /// The server configuration, listeners in `order`.
-    pub fn config(&self, order: &[ListenOrder]) -> anyhow::Result<Config> {
+    /// The server configuration, listeners in `order`, with the sockets a supervisor
+    /// passed (socket activation).
+    pub fn config(
+        &self,
+        order: &[ListenOrder],
+        inherited: Vec<InheritedSocket>,
+    ) -> anyhow::Result<Config> {
         let mut config = Config::default();
         for item in order {
             let addr = match *item {
@@ -150,7 +158,7 @@ impl Cli {
             };
             config.listen.push(addr);
         }
-        if config.listen.is_empty() {
+        if config.listen.is_empty() && inherited.is_empty() {
             config.listen.push(ListenAddr::tcp(DEFAULT_TCP)?);
             config.listen.push(ListenAddr::unix(DEFAULT_UNIX));
         }
@@ -160,6 +168,7 @@ impl Cli {
         if self.output_low_watermark > self.output_high_watermark {
             bail!("--output-low-watermark must not be above --output-high-watermark");
         }
+        config.inherited = inherited;
         config.unix_mode = self.unix_mode;
         config.backlog = self.backlog;
         config.max_clients = self.max_clients;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::fd_limit;
-use crate::listener::{ListenAddr, ListenerInfo};
+use crate::listener::{InheritedSocket, ListenAddr, ListenerInfo};
 
 /// How a server listens and what it tolerates.
 ///
@@ -14,8 +14,14 @@ use crate::listener::{ListenAddr, ListenerInfo};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// Master sockets to create, in order. At least one is required.
+    /// Master sockets to create, in order. At least one is required, here or in
+    /// `inherited`.
     pub listen: Vec<ListenAddr>,
+    /// Listening sockets inherited from a supervisor
+    /// ([`take_from_env`](crate::listener::activation::take_from_env)). A `listen` address
+    /// equal to one's address uses it instead of binding; with `listen` empty, every one is
+    /// served. Taken by the server when it binds.
+    pub inherited: Vec<InheritedSocket>,
     /// Permission bits for Unix socket files. Default `0o600`: only the owner may connect.
     pub unix_mode: u32,
     /// Length of each master socket's queue of connections not yet accepted.
@@ -47,6 +53,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             listen: Vec::new(),
+            inherited: Vec::new(),
             unix_mode: 0o600,
             backlog: 1024,
             max_clients: None,

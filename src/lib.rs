@@ -32,7 +32,8 @@
 //! - [`lifecycle`]: hooks a process supervisor hangs on (shutdown begins, heartbeat);
 //! - `event_loop`: the loop itself (private), one room per phase: `accept`, `serve`,
 //!   `output`, `close`;
-//! - [`listener`]: master sockets, TCP and Unix, and the life of socket files;
+//! - [`listener`]: master sockets, TCP and Unix, the life of socket files, and sockets
+//!   inherited from systemd (`listener::activation`);
 //! - [`client_table`]: the table of client handles, and the read-only view services get;
 //! - [`client`]: one client handle: its state machine, the buffers lent to it for a turn,
 //!   its [`ClientId`], [`ClientInfo`] and [`CloseReason`]s;

@@ -16,6 +16,7 @@ use muxd::Server;
 use muxd::commands::CommandService;
 use muxd::config::RESERVED_FDS;
 use muxd::fd_limit;
+use muxd::listener::InheritedSocket;
 use muxd::resp::RespCodec;
 
 fn main() -> ExitCode {
@@ -25,7 +26,13 @@ fn main() -> ExitCode {
         .filter_level(cli.log_level())
         .parse_env("RUST_LOG")
         .init();
-    match run(&cli, &order) {
+    // SAFETY: no other thread exists yet, and nothing in this process has taken the
+    // descriptors a supervisor passed (from 3 on).
+    let inherited = unsafe { muxd::listener::activation::take_from_env() };
+    match inherited
+        .context("muxd could not start")
+        .and_then(|inherited| run(&cli, &order, inherited))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
@@ -35,8 +42,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &cli::Cli, order: &[cli::ListenOrder]) -> anyhow::Result<()> {
-    let mut config = cli.config(order)?;
+fn run(
+    cli: &cli::Cli,
+    order: &[cli::ListenOrder],
+    inherited: Vec<InheritedSocket>,
+) -> anyhow::Result<()> {
+    let mut config = cli.config(order, inherited)?;
     if let Some(wanted) = config.max_clients {
         config.max_clients = Some(fit_max_clients(wanted));
     }

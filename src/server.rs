@@ -48,10 +48,10 @@ impl<C: Codec, S: Service<C>> Server<C, S> {
     /// Creates the poller and binds every master socket in `config.listen`.
     ///
     /// # Errors
-    /// Fails if `config.listen` is empty, a socket cannot be bound (address in use, a live
+    /// Fails if `config.listen` and `config.inherited` are empty, a socket cannot be bound (address in use, a live
     /// server on a Unix path, a non-socket file at the path), or the poller cannot be set up.
     pub fn bind(config: Config, codec: C, service: S) -> Result<Server<C, S>, Error> {
-        if config.listen.is_empty() {
+        if config.listen.is_empty() && config.inherited.is_empty() {
             return Err(Error::config("no listen address given"));
         }
         if config.output_low_watermark > config.output_high_watermark {

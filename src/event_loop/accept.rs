@@ -22,7 +22,8 @@ use crate::client::{Client, ClientInfo};
 use crate::codec::Codec;
 use crate::config::Config;
 use crate::error::Error;
-use crate::listener::{BindOptions, Listener, ListenerInfo};
+use crate::listener::activation::{self, Origin};
+use crate::listener::{BindOptions, InheritedSocket, Listener, ListenerInfo};
 use crate::service::Service;
 use crate::stream::{Peer, Stream};
 
@@ -67,20 +68,40 @@ impl ListenerSlot {
     }
 }
 
-/// Binds every master socket in `config.listen` and registers listener `i` under token
+/// Binds every master socket in `config.listen`, or takes the inherited socket bound
+/// there (see [`activation::plan`]), and registers listener `i` under token
 /// `FIRST_LISTENER - i`.
-pub(super) fn bind_listeners(poll: &Poll, config: &Config) -> Result<Vec<ListenerSlot>, Error> {
+pub(super) fn bind_listeners(
+    poll: &Poll,
+    config: &Config,
+    inherited: Vec<InheritedSocket>,
+) -> Result<Vec<ListenerSlot>, Error> {
     let options = BindOptions {
         unix_mode: config.unix_mode,
         backlog: config.backlog,
     };
-    let mut listeners = Vec::with_capacity(config.listen.len());
-    for (i, addr) in config.listen.iter().enumerate() {
-        let mut listener = Listener::bind(addr, options)?;
-        poll.registry()
-            .register(&mut listener, Token(FIRST_LISTENER - i), Interest::READABLE)
-            .map_err(|e| Error::bind(addr, e))?;
-        info!("listening on {}", listener.info().addr);
+    let planned = activation::plan(&config.listen, inherited);
+    let mut listeners = Vec::with_capacity(planned.len());
+    for (i, origin) in planned.into_iter().enumerate() {
+        let (mut listener, how) = match origin {
+            Origin::Bind(addr) => (Listener::bind(&addr, options)?, String::new()),
+            Origin::Inherited(socket) => {
+                let how = format!(
+                    " inherited fd={} name={}",
+                    socket.fd(),
+                    socket.name().unwrap_or("")
+                );
+                (Listener::adopt(socket)?, how)
+            }
+        };
+        let token = Token(FIRST_LISTENER - i);
+        if let Err(e) = poll
+            .registry()
+            .register(&mut listener, token, Interest::READABLE)
+        {
+            return Err(Error::bind(&listener.info().addr, e));
+        }
+        info!("listening on {}{how}", listener.info().addr);
         listeners.push(ListenerSlot {
             listener: Some(listener),
             pending: false,

@@ -88,7 +88,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// Creates the poller, binds every master socket in `config.listen` and, if asked,
     /// installs the signal handlers; returns the loop and the waker that stops it.
     pub(crate) fn new(
-        config: Config,
+        mut config: Config,
         codec: C,
         service: S,
         stop: Arc<AtomicBool>,
@@ -97,7 +97,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let waker = Arc::new(
             Waker::new(poll.registry(), WAKER).map_err(|e| Error::poll("creating the waker", e))?,
         );
-        let listeners = accept::bind_listeners(&poll, &config)?;
+        let inherited = mem::take(&mut config.inherited);
+        let listeners = accept::bind_listeners(&poll, &config, inherited)?;
         let signals = if config.stop_on_signals {
             let mut signals = signal_hook_mio::v1_0::Signals::new([libc::SIGINT, libc::SIGTERM])
                 .map_err(|e| Error::poll("installing signal handlers", e))?;

@@ -66,7 +66,26 @@ impl Muxd {
         args: Vec<String>,
         adjust: impl FnOnce(&mut Command),
     ) -> Muxd {
-        let mut command = Command::new(muxd_bin());
+        Muxd::start_via(dir, &[], args, adjust)
+    }
+
+    /// Like [`start_command`](Muxd::start_command), run by `wrapper` (a program and its
+    /// arguments, such as `systemd-socket-activate -l ADDR`) that execs muxd in its place.
+    #[track_caller]
+    pub fn start_via(
+        dir: tempfile::TempDir,
+        wrapper: &[String],
+        args: Vec<String>,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Muxd {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(muxd_bin());
+                command
+            }
+            None => Command::new(muxd_bin()),
+        };
         command
             .args(&args)
             .stdin(Stdio::null())

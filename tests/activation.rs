@@ -1,0 +1,156 @@
+//! Socket activation, with the real `systemd-socket-activate` (Debian package `systemd`):
+//! it opens a TCP and a Unix socket, waits for a first connection, then execs muxd with
+//! them as `LISTEN_FDS`.
+
+mod util;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::thread;
+
+use util::{Client, Muxd, Reply, TIMEOUT, eventually, require_tool};
+
+/// A TCP port nobody listens on right now (`systemd-socket-activate` refuses port 0).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts muxd under `systemd-socket-activate` listening on `tcp` and `unix`, muxd given
+/// `args`. The first connection (over the Unix socket, once its file exists) is what
+/// makes it exec muxd; that client's PING is answered once muxd runs.
+fn start_activated(tcp: SocketAddr, unix: &Path, args: &[&str]) -> Muxd {
+    let dir = tempfile::tempdir().unwrap();
+    let wrapper: Vec<String> = [
+        "systemd-socket-activate",
+        "-l",
+        &tcp.to_string(),
+        "-l",
+        &unix.display().to_string(),
+        "--fdname=web:local",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let path = unix.to_owned();
+    let first = thread::spawn(move || {
+        eventually("systemd-socket-activate creates the socket file", || {
+            path.exists()
+        });
+        let mut client = Client::unix(&path);
+        client.cmd(&["PING"])
+    });
+    let args = args.iter().map(|s| s.to_string()).collect();
+    let muxd = Muxd::start_via(dir, &wrapper, args, |_| {});
+    assert_eq!(first.join().unwrap(), Reply::simple("PONG"));
+    muxd
+}
+
+#[test]
+fn serves_exactly_the_inherited_sockets_and_leaves_their_file() {
+    if !require_tool("systemd-socket-activate") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let unix: PathBuf = work.path().join("activated.sock");
+    let tcp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut muxd = start_activated(tcp, &unix, &["--supervised", "no"]);
+
+    assert_eq!(
+        muxd.ready,
+        [format!("tcp://{tcp}"), format!("unix://{}", unix.display())],
+        "READY lists the inherited sockets, in the order passed"
+    );
+    muxd.wait_for_log(&format!("listening on tcp://{tcp} inherited fd=3 name=web"));
+    muxd.wait_for_log(&format!(
+        "listening on unix://{} inherited fd=4 name=local",
+        unix.display()
+    ));
+    assert_eq!(muxd.tcp().cmd(&["PING"]), Reply::simple("PONG"));
+    let mut local = Client::unix(&unix);
+    assert_eq!(local.cmd(&["ADD", "2", "3"]), Reply::Int(5));
+    drop(local);
+    muxd.signal(libc::SIGTERM);
+    assert!(muxd.wait_exit(TIMEOUT).success());
+    assert!(
+        std::fs::symlink_metadata(&unix).is_ok(),
+        "muxd must not remove a socket file it did not create"
+    );
+}
+
+#[test]
+fn a_listener_flag_naming_an_inherited_socket_uses_it() {
+    if !require_tool("systemd-socket-activate") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let unix = work.path().join("activated.sock");
+    let own = work.path().join("own.sock");
+    let tcp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let unix_flag = unix.display().to_string();
+    let own_flag = own.display().to_string();
+    // The inherited Unix socket by name, a socket of its own, and not the inherited TCP
+    // socket: that one is closed, with a warning.
+    let mut muxd = start_activated(
+        tcp,
+        &unix,
+        &[
+            "--unix",
+            &own_flag,
+            "--unix",
+            &unix_flag,
+            "--supervised",
+            "no",
+        ],
+    );
+    assert_eq!(
+        muxd.ready,
+        [format!("unix://{own_flag}"), format!("unix://{unix_flag}")]
+    );
+    muxd.wait_for_log("inherited socket named by no listener, closing it");
+    assert_eq!(Client::unix(&own).cmd(&["PING"]), Reply::simple("PONG"));
+    assert_eq!(Client::unix(&unix).cmd(&["PING"]), Reply::simple("PONG"));
+    eventually("the unnamed inherited TCP socket is closed", || {
+        std::net::TcpStream::connect_timeout(&tcp, TIMEOUT).is_err()
+    });
+
+    muxd.signal(libc::SIGTERM);
+    assert!(muxd.wait_exit(TIMEOUT).success());
+    assert!(unix.exists(), "the inherited socket's file stays");
+    assert!(!own.exists(), "muxd's own socket file is removed");
+}
+
+#[test]
+fn a_passed_descriptor_that_is_not_a_listening_socket_is_refused() {
+    // A count that is not one: refused with a clear message.
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "LISTEN_PID=$$ LISTEN_FDS=many exec {} --supervised no",
+            util::muxd_bin()
+        ))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("socket activation: LISTEN_FDS=\"many\" is not a count"),
+        "{stderr}"
+    );
+
+    // Descriptor 3 open on a regular file: refused, by number.
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "LISTEN_PID=$$ LISTEN_FDS=1 exec {} --supervised no 3</dev/null",
+            util::muxd_bin()
+        ))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("inherited descriptor 3"), "{stderr}");
+}
