@@ -7,6 +7,7 @@ use anyhow::{Context as _, bail};
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
 use muxd::listener::InheritedSocket;
+use muxd::listener::proxy::ProxyFrom;
 use muxd::resp::RespLimits;
 use muxd::{Config, ListenAddr};
 
@@ -83,6 +84,17 @@ pub struct Cli {
     /// Length of each master socket's queue of connections not yet accepted.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub backlog: i32,
+
+    /// Trust peers from this network (192.0.2.0/24, 2001:db8::/32, an address, or `unix`
+    /// for Unix-socket peers) to begin their connections with a PROXY protocol header (v1
+    /// or v2); theirs must, within --proxy-timeout, and a header from anyone else is a
+    /// protocol error. Repeatable.
+    #[arg(long, value_name = "CIDR", value_parser = parse_proxy_from)]
+    pub proxy_from: Vec<ProxyFrom>,
+
+    /// How long a trusted proxy has to send its complete PROXY header, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub proxy_timeout: f64,
 
     /// Notify a supervisor: systemd's READY=1 once listening, STOPPING=1 on shutdown,
     /// WATCHDOG=1 when its watchdog is on. `auto` notifies when NOTIFY_SOCKET is set.
@@ -165,6 +177,9 @@ impl Cli {
         let Ok(shutdown_timeout) = Duration::try_from_secs_f64(self.shutdown_timeout) else {
             bail!("--shutdown-timeout must be a non-negative number of seconds");
         };
+        let Ok(proxy_timeout) = Duration::try_from_secs_f64(self.proxy_timeout) else {
+            bail!("--proxy-timeout must be a non-negative number of seconds");
+        };
         if self.output_low_watermark > self.output_high_watermark {
             bail!("--output-low-watermark must not be above --output-high-watermark");
         }
@@ -178,6 +193,8 @@ impl Cli {
         config.output_low_watermark = self.output_low_watermark;
         config.shutdown_timeout = shutdown_timeout;
         config.stop_on_signals = true;
+        config.proxy_from = self.proxy_from.clone();
+        config.proxy_timeout = proxy_timeout;
         Ok(config)
     }
 }
@@ -189,6 +206,10 @@ pub enum ListenOrder {
     Tcp(usize),
     /// The n-th `--unix`.
     Unix(usize),
+}
+
+fn parse_proxy_from(text: &str) -> Result<ProxyFrom, String> {
+    text.parse().map_err(|e: muxd::Error| e.to_string())
 }
 
 fn parse_mode(text: &str) -> Result<u32, String> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::fd_limit;
+use crate::listener::proxy::ProxyFrom;
 use crate::listener::{InheritedSocket, ListenAddr, ListenerInfo};
 
 /// How a server listens and what it tolerates.
@@ -43,6 +44,12 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Stop gracefully on `SIGINT` and `SIGTERM` (a second signal stops at once).
     pub stop_on_signals: bool,
+    /// Peers trusted to begin their connections with a PROXY protocol header (v1 or v2),
+    /// which must then come within `proxy_timeout`. When any is set, a header from any
+    /// other peer is a protocol error.
+    pub proxy_from: Vec<ProxyFrom>,
+    /// How long a trusted proxy has to send its complete header.
+    pub proxy_timeout: Duration,
 }
 
 /// File descriptors kept for the server's own use when deriving `max_clients` (poller,
@@ -63,6 +70,8 @@ impl Default for Config {
             output_low_watermark: 16 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(10),
             stop_on_signals: false,
+            proxy_from: Vec::new(),
+            proxy_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -167,7 +167,7 @@ impl<'a, C: Codec, S> Context<'a, C, S> {
     /// Names this client (`None` clears the name); shown in [`ClientInfo::name`].
     pub fn set_name(&mut self, name: Option<&str>) {
         if let Some(client) = self.table.get_mut(self.key) {
-            client.info.name = name.map(Box::from);
+            client.info.set_name(name);
         }
     }
 

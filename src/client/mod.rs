@@ -10,6 +10,10 @@
 //! what a transition asks for (write, linger, close, read again next turn):
 //!
 //! ```text
+//!   AwaitingHeader (PROXY protocol on: a trusted proxy's header, or a check that an
+//!    │              untrusted peer sends none; see `proxy_header.rs`)
+//!    │ a valid header (trusted), or bytes that begin no header (untrusted)
+//!    ▼
 //!   Open ──pause (owed output above the high watermark)──► Open, paused
 //!    ▲                                                         │
 //!    └────resume (owed output down to the low watermark)───────┘
@@ -27,6 +31,7 @@
 pub(crate) mod buffers;
 mod close_reason;
 mod info;
+mod proxy_header;
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -41,10 +46,15 @@ use buffers::{Buffers, Input, Output, Scratch};
 
 pub use close_reason::CloseReason;
 pub use info::{ClientId, ClientInfo};
+pub(crate) use proxy_header::{HeaderStep, ProxyRefusal};
 
 /// Where a client is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// Accepted with the PROXY protocol on: no request is read before the connection's
+    /// first bytes are a valid header (`trusted`: from a proxy allowed to send one) or
+    /// begin no header at all (not `trusted`: a header from it is refused).
+    AwaitingHeader { trusted: bool },
     /// Reading requests, writing responses.
     Open,
     /// No more requests are read; the connection closes once the output owed is written.
@@ -66,6 +76,9 @@ pub(crate) enum OnReadable {
     Wait,
     /// It lingers: read and drop what it sends, close at its end of stream.
     Discard(CloseReason),
+    /// It awaits its PROXY header: look at what arrived
+    /// ([`read_proxy_header`](Client::read_proxy_header)).
+    ProxyHeader,
 }
 
 /// What the peer closing its write side means for a client.
@@ -139,6 +152,19 @@ impl<C: Codec, S: Default> Client<C, S> {
 }
 
 impl<C: Codec, S> Client<C, S> {
+    /// Starts it awaiting a PROXY header, from a `trusted` proxy or not (a new handle).
+    pub(crate) fn awaiting_proxy_header(mut self, trusted: bool) -> Client<C, S> {
+        if self.phase == Phase::Open {
+            self.phase = Phase::AwaitingHeader { trusted };
+        }
+        self
+    }
+
+    /// Whether it still awaits its PROXY header.
+    pub(crate) fn is_awaiting_header(&self) -> bool {
+        matches!(self.phase, Phase::AwaitingHeader { .. })
+    }
+
     /// What the service gets back once the client is gone: its final info and state (the
     /// socket is closed here).
     pub(crate) fn into_parts(self) -> (ClientInfo, S) {
@@ -165,7 +191,7 @@ impl<C: Codec, S> Client<C, S> {
     /// The reason it is closing or lingering for, if it is.
     pub(crate) fn closing_reason(&self) -> Option<CloseReason> {
         match self.phase {
-            Phase::Open => None,
+            Phase::AwaitingHeader { .. } | Phase::Open => None,
             Phase::Closing(reason) | Phase::Lingering(reason) => Some(reason),
         }
     }
@@ -174,7 +200,7 @@ impl<C: Codec, S> Client<C, S> {
     pub(crate) fn lingering_reason(&self) -> Option<CloseReason> {
         match self.phase {
             Phase::Lingering(reason) => Some(reason),
-            Phase::Open | Phase::Closing(_) => None,
+            Phase::AwaitingHeader { .. } | Phase::Open | Phase::Closing(_) => None,
         }
     }
 
@@ -185,6 +211,7 @@ impl<C: Codec, S> Client<C, S> {
             Phase::Open if !self.paused => OnReadable::Serve,
             Phase::Open | Phase::Closing(_) => OnReadable::Wait,
             Phase::Lingering(reason) => OnReadable::Discard(reason),
+            Phase::AwaitingHeader { .. } => OnReadable::ProxyHeader,
         }
     }
 
@@ -206,10 +233,10 @@ impl<C: Codec, S> Client<C, S> {
         self.info.last_active = now;
     }
 
-    /// Stops taking requests; the output owed is still written. Only an open client
-    /// changes: one already closing keeps its first reason.
+    /// Stops taking requests; the output owed is still written. Only an open client (or
+    /// one awaiting its PROXY header) changes: one already closing keeps its first reason.
     pub(crate) fn begin_close(&mut self, reason: CloseReason) {
-        if self.phase == Phase::Open {
+        if self.closing_reason().is_none() {
             self.phase = Phase::Closing(reason);
         }
     }
@@ -265,7 +292,7 @@ impl<C: Codec, S> Client<C, S> {
     /// The server is stopping: no more requests, write what is owed. Returns whether it
     /// owes nothing, so that it can linger or close at once.
     pub(crate) fn begin_shutdown(&mut self) -> bool {
-        if self.phase != Phase::Open {
+        if self.closing_reason().is_some() {
             // Closing clients finish as they were; lingering ones end by the shutdown
             // deadline at the latest.
             return false;

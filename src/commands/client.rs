@@ -4,7 +4,9 @@
 //! `CLIENT LIST` prints one line per handle in Redis's `key=value` style:
 //! `id= addr= laddr= fd= kind= name= age= idle= flags= cmds= in= out= qbuf= obuf=`, plus
 //! `uid= gid= pid=` for a Unix peer (from `SO_PEERCRED`). A Unix peer's `addr` and `laddr`
-//! are the socket path followed by `:0`, as Redis writes them.
+//! are the socket path followed by `:0`, as Redis writes them. For a client behind a proxy
+//! that sent a PROXY header, `addr` and `laddr` are the addresses the header gave (what
+//! `CLIENT KILL ADDR`/`LADDR` match too), and `proxy=` is the proxy's own address.
 
 use std::collections::HashSet;
 use std::fmt::Write;
@@ -244,16 +246,33 @@ fn kill_matches(filter: &KillFilter, entry: &Entry<'_>) -> bool {
             .is_none_or(|a| a.as_slice() == local_addr(entry).as_bytes())
 }
 
-/// `127.0.0.1:50412`, or `<socket path>:0` for a Unix peer.
+/// The client's address: the source a PROXY header gave, else the connection's peer.
 fn peer_addr(entry: &Entry<'_>) -> String {
+    match entry.info.proxied() {
+        Some(proxied) => proxied.source.to_string(),
+        None => connection_peer(entry),
+    }
+}
+
+/// The address the client connected to: the destination a PROXY header gave, else the
+/// master socket that accepted it.
+fn local_addr(entry: &Entry<'_>) -> String {
+    match entry.info.proxied() {
+        Some(proxied) => proxied.destination.to_string(),
+        None => listener_addr(entry),
+    }
+}
+
+/// The connection's own peer: `127.0.0.1:50412`, or `<socket path>:0` for a Unix peer.
+fn connection_peer(entry: &Entry<'_>) -> String {
     match entry.info.peer() {
         Peer::Tcp(addr) => addr.to_string(),
-        Peer::Unix(_) => local_addr(entry),
+        Peer::Unix(_) => listener_addr(entry),
     }
 }
 
 /// The address of the master socket that accepted the client.
-fn local_addr(entry: &Entry<'_>) -> String {
+fn listener_addr(entry: &Entry<'_>) -> String {
     match &entry.info.listener().addr {
         ListenAddr::Tcp(addr) => addr.to_string(),
         ListenAddr::Unix(path) => format!("{}:0", path.display()),
@@ -295,6 +314,9 @@ pub(crate) fn client_line(entry: &Entry<'_>, now: Instant) -> String {
     );
     if let Peer::Unix(Some(cred)) = info.peer() {
         let _ = write!(line, " uid={} gid={} pid={}", cred.uid, cred.gid, cred.pid);
+    }
+    if info.proxied().is_some() {
+        let _ = write!(line, " proxy={}", connection_peer(entry));
     }
     line.push('\n');
     line

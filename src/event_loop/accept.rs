@@ -23,6 +23,7 @@ use crate::codec::Codec;
 use crate::config::Config;
 use crate::error::Error;
 use crate::listener::activation::{self, Origin};
+use crate::listener::proxy::ProxyFrom;
 use crate::listener::{BindOptions, InheritedSocket, Listener, ListenerInfo};
 use crate::service::Service;
 use crate::stream::{Peer, Stream};
@@ -214,20 +215,38 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let fd = stream.as_raw_fd();
         let registry = self.poll.registry();
         let shown = Arc::clone(&listener);
+        // With the PROXY protocol on, every connection is looked at before it is served:
+        // a trusted proxy's must bring a header, anyone else's must not.
+        let proxy = &self.info.config.proxy_from;
+        let header = (!proxy.is_empty()).then(|| ProxyFrom::any_trusts(proxy, &peer));
         let inserted = self.clients.insert_with(|key, id| {
             registry.register(&mut stream, Token(key), Interest::READABLE)?;
             let info = ClientInfo::new(id, listener, peer, now);
-            Ok::<_, io::Error>(Client::new(info, stream))
+            let client = Client::new(info, stream);
+            Ok::<_, io::Error>(match header {
+                Some(trusted) => client.awaiting_proxy_header(trusted),
+                None => client,
+            })
         });
         match inserted {
             Ok((key, id)) => {
                 debug!(
                     target: LOG_TARGET,
-                    "client connected client={id} kind={} peer={peer} laddr={} fd={fd}",
+                    "client connected client={id} kind={} peer={peer} laddr={} fd={fd}{}",
                     shown.kind(),
-                    shown.addr
+                    shown.addr,
+                    match header {
+                        Some(true) => " proxy_header=expected",
+                        Some(false) => " proxy_header=untrusted",
+                        None => "",
+                    }
                 );
-                self.greet(key, now);
+                match header {
+                    None => self.greet(key, now),
+                    Some(true) => self.await_header(key, id, now),
+                    // Greeted once its first bytes are known to begin no header.
+                    Some(false) => {}
+                }
             }
             Err(e) => {
                 warn!(target: LOG_TARGET, "registering a new client failed peer={peer} error={e}")

@@ -6,7 +6,8 @@
 //! - [`accept`]: a master socket's connection requests become client handles;
 //! - [`serve`]: a client's bytes are read, decoded, and handed to the service;
 //! - [`output`]: what a client is owed is written, its `WRITABLE` interest kept in step;
-//! - [`close`]: end of stream, lingering, closing, idle timeout and shutdown.
+//! - [`close`]: end of stream, lingering, closing, idle timeout and shutdown;
+//! - [`proxy`]: with the PROXY protocol on, a connection's header before it is served.
 //!
 //! A turn: wait (at most until the nearest deadline), then for each event: a master
 //! socket's token accepts; a client's token writes what it is owed if writable and
@@ -40,10 +41,12 @@ use crate::stats::Stats;
 mod accept;
 mod close;
 mod output;
+mod proxy;
 mod serve;
 
 use accept::ListenerSlot;
 use close::Linger;
+use proxy::HeaderDeadline;
 
 /// Every room of the loop logs under this one target, so `RUST_LOG=muxd::event_loop=debug`
 /// and log readers see one name for the loop whichever file a line comes from.
@@ -71,6 +74,8 @@ pub(crate) struct EventLoop<C: Codec, S: Service<C>> {
     ready: Vec<usize>,
     /// Clients lingering after our side shut down, by when to look at them again.
     lingering: VecDeque<Linger>,
+    /// Trusted proxies' connections awaiting their PROXY header, by deadline.
+    header_deadlines: VecDeque<HeaderDeadline>,
     stop: Arc<AtomicBool>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     /// Set once a stop began: past it, remaining clients are closed.
@@ -128,6 +133,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             scratch: Scratch::new(),
             ready: Vec::new(),
             lingering: VecDeque::new(),
+            header_deadlines: VecDeque::new(),
             stop,
             signals,
             shutdown_deadline: None,
@@ -231,6 +237,9 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         if let Some(linger) = self.lingering.front() {
             consider(linger.check_at);
         }
+        if let Some(deadline) = self.header_deadlines.front() {
+            consider(deadline.at);
+        }
         for slot in &self.listeners {
             if let Some(t) = slot.retry_at {
                 consider(t);
@@ -311,6 +320,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
         self.accept_deferred(now);
         self.sweep_lingering(now);
+        self.close_late_headers(now);
         self.beat(now);
         if let Some(timeout) = self.info.config.idle_timeout {
             self.close_idle(timeout, now);

@@ -10,6 +10,7 @@
 
 pub mod activation;
 mod addr;
+pub mod proxy;
 
 use std::fmt;
 use std::io;
