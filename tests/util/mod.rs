@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -97,16 +99,7 @@ impl Muxd {
         adjust(&mut command);
         let mut child = command.spawn().expect("spawn muxd");
         let stderr = Arc::new(Mutex::new(String::new()));
-        let err_pipe = child.stderr.take().expect("stderr pipe");
-        let sink = Arc::clone(&stderr);
-        thread::spawn(move || {
-            let mut reader = BufReader::new(err_pipe);
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
+        collect_lines(child.stderr.take().expect("stderr pipe"), &stderr, None);
         let out_pipe = child.stdout.take().expect("stdout pipe");
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
@@ -236,18 +229,45 @@ impl Muxd {
 
 impl Drop for Muxd {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if thread::panicking() {
-            eprintln!(
-                "--- muxd {} stderr ---\n{}",
-                self.args.join(" "),
-                self.stderr()
-            );
-        }
+        stop_child(self.child.take(), "muxd", &self.args, &self.stderr);
     }
+}
+
+/// Kills and reaps a server a test started; if the test is failing, prints its command
+/// line and what it logged.
+pub fn stop_child(child: Option<Child>, name: &str, args: &[String], log: &Mutex<String>) {
+    if let Some(mut child) = child {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    if thread::panicking() {
+        eprintln!(
+            "--- {name} {} log ---\n{}",
+            args.join(" "),
+            log.lock().unwrap()
+        );
+    }
+}
+
+/// Appends every line from `pipe` to `sink` on a thread of its own, also sending each to
+/// `lines` when given, until end of file (so a child never blocks on a full pipe).
+pub fn collect_lines(
+    pipe: impl Read + Send + 'static,
+    sink: &Arc<Mutex<String>>,
+    lines: Option<mpsc::Sender<String>>,
+) {
+    let sink = Arc::clone(sink);
+    thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            sink.lock().unwrap().push_str(&line);
+            if let Some(tx) = &lines {
+                let _ = tx.send(line.clone());
+            }
+            line.clear();
+        }
+    });
 }
 
 /// Runs `muxd` with `args` and expects it to exit without printing READY.
@@ -620,11 +640,18 @@ pub fn require_tool(name: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
+    require(found, &format!("{name} is not installed"))
+}
+
+/// `found`, or, when something a test needs is missing: a failure in CI (`CI` set, where
+/// `.ci/run` must install it), elsewhere a skip with a note saying `missing`.
+#[track_caller]
+pub fn require(found: bool, missing: &str) -> bool {
     if !found {
         if std::env::var_os("CI").is_some() {
-            panic!("{name} is not installed; .ci/run must install it");
+            panic!("{missing}; .ci/run must install it");
         }
-        eprintln!("skipping: {name} is not installed");
+        eprintln!("skipping: {missing}");
     }
     found
 }
