@@ -151,20 +151,22 @@ fn parse_v1(bytes: &[u8]) -> Result<Parsed, HeaderError> {
     let line = window
         .get(V1_SIGNATURE.len()..end)
         .and_then(|l| l.strip_suffix(b"\r"))
+        .filter(|l| !l.contains(&b'\r'))
         .ok_or(HeaderError::V1Syntax)?;
-    let line = std::str::from_utf8(line).map_err(|_| HeaderError::V1Syntax)?;
-    let header = parse_v1_fields(line)?;
+    let header = if line == b"UNKNOWN" || line.starts_with(b"UNKNOWN ") {
+        // Whatever follows UNKNOWN is to be ignored.
+        Header::Unknown
+    } else {
+        parse_v1_fields(std::str::from_utf8(line).map_err(|_| HeaderError::V1Syntax)?)?
+    };
     Ok(Parsed::Complete {
         header,
         len: end + 1,
     })
 }
 
-/// `TCP4 src dst sport dport`, `TCP6 …`, or `UNKNOWN` followed by anything.
+/// `TCP4 src dst sport dport` or `TCP6 …`.
 fn parse_v1_fields(line: &str) -> Result<Header, HeaderError> {
-    if line == "UNKNOWN" || line.starts_with("UNKNOWN ") {
-        return Ok(Header::Unknown);
-    }
     let mut fields = line.split(' ');
     let mut next = || fields.next().ok_or(HeaderError::V1Syntax);
     let family = next()?;
@@ -276,11 +278,10 @@ fn check_tlvs(whole: &[u8], mut at: usize) -> Result<(), HeaderError> {
 
 /// Whether `expected` is the CRC32c of `whole` with its 4 bytes at `at` taken as zero.
 fn crc_matches(whole: &[u8], at: usize, expected: &[u8]) -> bool {
-    let zeroed =
-        whole
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| if (at..at + 4).contains(&i) { 0 } else { b });
+    let zeroed = whole
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| if (at..at + 4).contains(&i) { 0 } else { b });
     expected == crc32c(zeroed).to_be_bytes()
 }
 
@@ -338,6 +339,7 @@ mod tests {
         assert_eq!(complete(line).0, addrs("[2001:db8::1]:1", "[::1]:65535"));
         assert_eq!(complete(b"PROXY UNKNOWN\r\n"), (Header::Unknown, 15));
         assert_eq!(complete(b"PROXY UNKNOWN ff 1 2 3\r\n").0, Header::Unknown);
+        assert_eq!(complete(b"PROXY UNKNOWN \xff\0\r\n").0, Header::Unknown);
         // The longest valid line, 107 bytes.
         let longest = b"PROXY UNKNOWN ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n";
         assert_eq!(longest.len(), V1_MAX);
@@ -359,6 +361,7 @@ mod tests {
             b"PROXY TCP4 192.0.2.1\r\n",
             b"PROXY \r\n",
             b"PROXY TCP4 1.2.3.4\rX",
+            b"PROXY UNKNOWN \0\r\0\r\n",
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
