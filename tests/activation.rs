@@ -4,20 +4,11 @@
 
 mod util;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread;
 
-use util::{Client, Muxd, Reply, TIMEOUT, eventually, require_tool};
-
-/// A TCP port nobody listens on right now (`systemd-socket-activate` refuses port 0).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use util::{Client, Muxd, Reply, TIMEOUT, eventually, free_port, require_tool};
 
 /// Starts muxd under `systemd-socket-activate` listening on `tcp` and `unix`, muxd given
 /// `args`. The first connection (over the Unix socket, once its file exists) is what
@@ -37,8 +28,10 @@ fn start_activated(tcp: SocketAddr, unix: &Path, args: &[&str]) -> Muxd {
     .collect();
     let path = unix.to_owned();
     let first = thread::spawn(move || {
-        eventually("systemd-socket-activate creates the socket file", || {
-            path.exists()
+        // The file exists from bind, connections succeed from listen on: an attempt
+        // that succeeds (and is dropped) is the one that makes it exec muxd.
+        eventually("systemd-socket-activate listens on the Unix socket", || {
+            std::os::unix::net::UnixStream::connect(&path).is_ok()
         });
         let mut client = Client::unix(&path);
         client.cmd(&["PING"])

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod haproxy;
+pub mod notify;
 pub mod redis_server;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -268,6 +270,16 @@ pub fn collect_lines(
             line.clear();
         }
     });
+}
+
+/// A TCP port nobody listens on right now, for tools that cannot bind port 0 themselves
+/// (`systemd-socket-activate`, a config file). Another process may take it meanwhile:
+/// rare on loopback, and the test then fails at bind with a clear message.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// Runs `muxd` with `args` and expects it to exit without printing READY.
