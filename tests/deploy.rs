@@ -132,15 +132,41 @@ struct Cluster {
     front: SocketAddr,
 }
 
+/// The health check HAProxy runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Check {
+    /// `option redis-check`, as shipped.
+    Redis,
+    /// The `tcp-check` recipe the file gives in a comment (PING, INFO replication
+    /// expecting role:master, QUIT), in its place.
+    TcpCheckRecipe,
+}
+
+/// The commented `tcp-check` recipe of the shipped configuration, uncommented.
+fn tcp_check_recipe() -> String {
+    let config = std::fs::read_to_string(util::haproxy::CONFIG).unwrap();
+    let recipe: String = config
+        .lines()
+        .filter_map(|l| l.strip_prefix("    #   "))
+        .map(|l| format!("    {l}\n"))
+        .collect();
+    assert!(recipe.contains("role:master"), "{recipe}");
+    recipe
+}
+
 impl Cluster {
-    fn start() -> Cluster {
+    fn start(check: Check) -> Cluster {
         let muxd = [(); 2].map(|()| Muxd::start(&["--proxy-from", "127.0.0.1"]));
         let front: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let haproxy = Haproxy::start(&[
+        let mut replace = vec![
             ("127.0.0.1:6379", front.to_string()),
             ("127.0.0.1:7379", muxd[0].tcp_addr().to_string()),
             ("127.0.0.1:7380", muxd[1].tcp_addr().to_string()),
-        ]);
+        ];
+        if check == Check::TcpCheckRecipe {
+            replace.push(("    option redis-check\n", tcp_check_recipe()));
+        }
+        let haproxy = Haproxy::start(&replace);
         let cluster = Cluster {
             muxd,
             haproxy,
@@ -167,7 +193,7 @@ fn haproxy_in_front_of_two_muxd() {
     if !require_tool("haproxy") {
         return;
     }
-    let cluster = Cluster::start();
+    let cluster = Cluster::start(Check::Redis);
 
     // Clients through HAProxy see their own address, not HAProxy's, on either backend.
     let mut clients: Vec<Client> = (0..4).map(|_| Client::tcp(cluster.front)).collect();
@@ -220,7 +246,7 @@ fn stopping_one_muxd_loses_only_its_own_connections() {
     if !require_tool("haproxy") {
         return;
     }
-    let mut cluster = Cluster::start();
+    let mut cluster = Cluster::start(Check::Redis);
     let mut clients: Vec<Client> = (0..6).map(|_| Client::tcp(cluster.front)).collect();
     // A round trip each: HAProxy has connected every one to its muxd.
     for client in &mut clients {
@@ -267,4 +293,21 @@ fn stopping_one_muxd_loses_only_its_own_connections() {
     }
     cluster.haproxy.wait_status("muxd1", "DOWN");
     assert!(cluster.haproxy.status("muxd2").unwrap().starts_with("UP"));
+}
+
+#[test]
+fn the_tcp_check_recipe_marks_both_up() {
+    if !require_tool("haproxy") {
+        return;
+    }
+    let cluster = Cluster::start(Check::TcpCheckRecipe);
+    let mut client = Client::tcp(cluster.front);
+    assert_eq!(client.cmd(&["PING"]), Reply::simple("PONG"));
+    for muxd in &cluster.muxd {
+        assert!(
+            !muxd.stderr().contains("proxy header refused"),
+            "{}",
+            muxd.stderr()
+        );
+    }
 }

@@ -90,14 +90,7 @@ fn v1_header_gives_the_clients_addresses() {
 
 #[test]
 fn v2_headers_local_and_unknown() {
-    let dir = tempfile::tempdir().unwrap();
-    let args = vec![
-        "--tcp".into(),
-        "127.0.0.1:0".into(),
-        "--proxy-from".into(),
-        "127.0.0.0/8".into(),
-    ];
-    let muxd = Muxd::start_command(dir, args, |c| {
+    let muxd = Muxd::start_adjusted(&["--proxy-from", "127.0.0.0/8"], |c| {
         c.env("RUST_LOG", "debug");
     });
     let mut c = muxd.tcp();

@@ -9,28 +9,12 @@ use util::notify::NotifySocket;
 use util::{Client, Muxd, TIMEOUT};
 
 fn start(notify: &NotifySocket, env: &[(&str, String)], extra: &[&str]) -> Muxd {
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("muxd.sock");
-    let mut args: Vec<String> = vec![
-        "--tcp".into(),
-        "127.0.0.1:0".into(),
-        "--unix".into(),
-        sock.display().to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let notify_env = notify.env.clone();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    Muxd::start_command(dir, args, move |command| {
-        command.env("NOTIFY_SOCKET", notify_env);
+    Muxd::start_adjusted(extra, |command| {
+        command.env("NOTIFY_SOCKET", &notify.env);
         command
             .env_remove("WATCHDOG_USEC")
             .env_remove("WATCHDOG_PID");
-        for (k, v) in env {
-            command.env(k, v);
-        }
+        command.envs(env.iter().map(|(k, v)| (k, v)));
     })
 }
 

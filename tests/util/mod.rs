@@ -44,6 +44,12 @@ impl Muxd {
     /// Starts muxd on `127.0.0.1:0` and `<tempdir>/muxd.sock`, plus `extra` flags.
     #[track_caller]
     pub fn start(extra: &[&str]) -> Muxd {
+        Muxd::start_adjusted(extra, |_| {})
+    }
+
+    /// Like [`start`](Muxd::start), letting the caller adjust the command (environment).
+    #[track_caller]
+    pub fn start_adjusted(extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Muxd {
         let dir = tempfile::tempdir().expect("temp dir");
         let sock = dir.path().join("muxd.sock");
         let mut args: Vec<String> = vec![
@@ -53,7 +59,7 @@ impl Muxd {
             sock.display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Muxd::start_args(dir, args)
+        Muxd::start_command(dir, args, adjust)
     }
 
     /// Starts muxd with exactly `args`, waiting for its READY line.
