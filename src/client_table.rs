@@ -5,16 +5,12 @@
 //! services address clients by [`ClientId`] instead: ids are never reused, and an id whose
 //! client has left finds nothing even when its old slot is taken again.
 //!
-//! The table also threads its handles on a least-recently-active list (links inside each
-//! handle), so that finding the clients idle past a timeout costs time proportional to
-//! the clients that expired, not to all clients.
-//!
 //! Services see the table read-only, through [`Clients`].
 
 use std::collections::HashMap;
 use std::os::unix::io::{AsRawFd, RawFd};
 
-use crate::client::{Client, ClientId, ClientInfo, NIL};
+use crate::client::{Client, ClientId, ClientInfo};
 use crate::codec::Codec;
 
 /// The table of client handles, keyed by poll token.
@@ -24,10 +20,6 @@ pub(crate) struct ClientTable<C: Codec, S> {
     keys: HashMap<ClientId, usize>,
     /// The id the next client gets.
     next_id: u64,
-    /// Least recently active client (front of the idle list).
-    idle_head: u32,
-    /// Most recently active client.
-    idle_tail: u32,
 }
 
 impl<C: Codec, S> ClientTable<C, S> {
@@ -36,8 +28,6 @@ impl<C: Codec, S> ClientTable<C, S> {
             slab: slab::Slab::new(),
             keys: HashMap::new(),
             next_id: 1,
-            idle_head: NIL,
-            idle_tail: NIL,
         }
     }
 
@@ -56,75 +46,14 @@ impl<C: Codec, S> ClientTable<C, S> {
         entry.insert(client);
         self.next_id += 1;
         self.keys.insert(id, key);
-        self.push_back(key);
         Ok((key, id))
     }
 
     /// Removes the handle at `key`.
     pub(crate) fn remove(&mut self, key: usize) -> Option<Client<C, S>> {
-        if !self.slab.contains(key) {
-            return None;
-        }
-        self.unlink(key);
         let client = self.slab.try_remove(key)?;
         self.keys.remove(&client.info.id);
         Some(client)
-    }
-
-    /// Moves `key` to the most-recently-active end of the idle list.
-    pub(crate) fn touch(&mut self, key: usize) {
-        if self.idle_tail as usize != key && self.slab.contains(key) {
-            self.unlink(key);
-            self.push_back(key);
-        }
-    }
-
-    /// The least recently active client.
-    pub(crate) fn least_recently_active(&self) -> Option<(usize, &Client<C, S>)> {
-        let head = self.idle_head as usize;
-        self.slab.get(head).map(|c| (head, c))
-    }
-
-    fn push_back(&mut self, key: usize) {
-        let Ok(link) = u32::try_from(key) else {
-            return;
-        };
-        let tail = self.idle_tail;
-        if let Some(c) = self.slab.get_mut(key) {
-            c.idle_prev = tail;
-            c.idle_next = NIL;
-        }
-        match self.slab.get_mut(tail as usize) {
-            Some(t) => t.idle_next = link,
-            None => self.idle_head = link,
-        }
-        self.idle_tail = link;
-    }
-
-    fn unlink(&mut self, key: usize) {
-        let Some(c) = self.slab.get_mut(key) else {
-            return;
-        };
-        let (prev, next) = (c.idle_prev, c.idle_next);
-        c.idle_prev = NIL;
-        c.idle_next = NIL;
-        let link = key as u32;
-        match self.slab.get_mut(prev as usize) {
-            Some(p) if prev != NIL => p.idle_next = next,
-            _ => {
-                if self.idle_head == link {
-                    self.idle_head = next;
-                }
-            }
-        }
-        match self.slab.get_mut(next as usize) {
-            Some(n) if next != NIL => n.idle_prev = prev,
-            _ => {
-                if self.idle_tail == link {
-                    self.idle_tail = prev;
-                }
-            }
-        }
     }
 
     #[inline]
@@ -323,38 +252,6 @@ mod tests {
             .map(|e| e.info.id().as_u64())
             .collect();
         assert_eq!(listed, vec![1, 2, 4, 5]);
-    }
-
-    #[test]
-    fn idle_list_orders_by_last_touch() {
-        let mut table: ClientTable<TestCodec, u32> = ClientTable::new();
-        let keys: Vec<usize> = (0..4)
-            .map(|_| {
-                table
-                    .insert_with(|_, id| Ok::<_, ()>(client(id, stream())))
-                    .unwrap()
-                    .0
-            })
-            .collect();
-        let order = |t: &mut ClientTable<TestCodec, u32>| {
-            let mut seen = Vec::new();
-            while let Some((k, _)) = t.least_recently_active() {
-                seen.push(k);
-                t.touch(k);
-                if seen.len() == t.len() {
-                    break;
-                }
-            }
-            seen
-        };
-        assert_eq!(order(&mut table), keys);
-        table.touch(keys[1]);
-        table.remove(keys[2]);
-        assert_eq!(order(&mut table), vec![keys[0], keys[3], keys[1]]);
-        table.remove(keys[0]);
-        table.remove(keys[1]);
-        table.remove(keys[3]);
-        assert!(table.least_recently_active().is_none());
     }
 
     /// The table's costs, measured with criterion where the crate-private table can be

@@ -50,6 +50,10 @@ pub struct Config {
     pub proxy_from: Vec<ProxyFrom>,
     /// How long a trusted proxy has to send its complete header.
     pub proxy_timeout: Duration,
+    /// Most messages other threads may have waiting for the loop
+    /// ([`ServerHandle`](crate::ServerHandle)); past it their sends wait or fail. At
+    /// least 1.
+    pub queue_capacity: usize,
 }
 
 /// File descriptors kept for the server's own use when deriving `max_clients` (poller,
@@ -72,6 +76,7 @@ impl Default for Config {
             stop_on_signals: false,
             proxy_from: Vec::new(),
             proxy_timeout: Duration::from_secs(5),
+            queue_capacity: 1024,
         }
     }
 }

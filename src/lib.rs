@@ -15,7 +15,7 @@
 //!  │ end of stream, QUIT, errors, idle, SIGTERM                            │
 //!  │                 ─► close.rs: write what is owed, linger, close        │
 //!  │ end of each turn ─► mod.rs: effects services asked for, deferred      │
-//!  │                     reads and accepts, lingering and idle deadlines   │
+//!  │                     reads and accepts; timers.rs: deadlines that came │
 //!  └───────────────────────────────────────────────────────────────────────┘
 //!  The handle (client/) decides what an event means for it: open, paused,
 //!  closing, lingering; the loop carries out what it decides.
@@ -26,14 +26,21 @@
 //! decoded by a [`Codec`], handled by a [`Service`], and answered with **responses**, in
 //! order, pipelined or not. No thread per client, no async runtime.
 //!
-//! - [`server`]: bind, run and stop ([`Server`], [`ServerHandle`]);
+//! - [`server`]: bind and run ([`Server`]);
 //! - [`config`]: what a server is told ([`Config`]) and knows once bound ([`ServerInfo`]);
 //! - [`fd_limit`]: the open-file limit, which bounds the number of clients;
 //! - [`lifecycle`]: hooks a process supervisor hangs on (shutdown begins, heartbeat);
 //! - `event_loop`: the loop itself (private), one room per phase: `accept`, `serve`,
-//!   `output`, `close`;
-//! - [`listener`]: master sockets, TCP and Unix, the life of socket files, and sockets
-//!   inherited from systemd (`listener::activation`);
+//!   `output`, `close`, `proxy` (a connection's PROXY header before it is served),
+//!   `timers` for its deadlines (idle, linger, accept retry, stop, PROXY header,
+//!   heartbeat), and `callbacks` for the service's code outside requests (hooks, its
+//!   timers, its sources, what other threads send);
+//! - `tokens` (private): the poll token space (clients, the service's sources, master
+//!   sockets, signal pipe, waker);
+//! - `deadlines` (private): the deadline heap every timer lives in;
+//! - [`listener`]: master sockets, TCP and Unix, the life of socket files, sockets
+//!   inherited from systemd (`listener::activation`) and the PROXY protocol
+//!   (`listener::proxy`);
 //! - [`client_table`]: the table of client handles, and the read-only view services get;
 //! - [`client`]: one client handle: its state machine, the buffers lent to it for a turn,
 //!   its [`ClientId`], [`ClientInfo`] and [`CloseReason`]s;
@@ -41,7 +48,9 @@
 //! - [`codec`]: the [`Codec`] trait: bytes to requests, responses to bytes;
 //! - [`resp`]: RESP2, the Redis protocol, as a codec, and its client side
 //!   ([`resp::client`]: request encoder, reply framer, reply values);
-//! - [`service`]: the [`Service`] trait and the [`Context`] it works through;
+//! - [`service`]: the [`Service`] trait, the [`Context`] it works through for one client
+//!   and the [`ServerContext`] for the whole server (timers, other clients, stopping),
+//!   the [`ServerHandle`] other threads reach it with, and its own event sources;
 //! - [`commands`]: the daemon's command set (`PING`, `ADD`, `CLIENT LIST`, ...);
 //! - [`stats`]: server-wide counters.
 //!
@@ -55,7 +64,7 @@
 //!
 //! impl Service<RespCodec> for CountArgs {
 //!     type ClientState = ();
-//!     fn on_request(&mut self, request: Args<'_>, ctx: &mut Context<'_, RespCodec, ()>) {
+//!     fn on_request(&mut self, request: Args<'_>, ctx: &mut Context<'_, RespCodec, Self>) {
 //!         ctx.reply(&Reply::Integer(request.len() as i64));
 //!     }
 //! }
@@ -80,16 +89,21 @@ pub mod client_table;
 pub mod codec;
 pub mod commands;
 pub mod config;
+mod deadlines;
 mod error;
 mod event_loop;
 pub mod fd_limit;
 pub mod lifecycle;
 pub mod listener;
+/// The `mio` the loop is built on, for registering sources of a service's own
+/// ([`ServerContext::register`]) with the same version.
+pub use mio;
 pub mod resp;
 pub mod server;
 pub mod service;
 pub mod stats;
 mod stream;
+mod tokens;
 
 pub use client::{ClientId, ClientInfo, CloseReason};
 pub use client_table::{ClientEntry, Clients};
@@ -98,7 +112,9 @@ pub use config::{Config, ServerInfo};
 pub use error::{Error, ErrorKind};
 pub use lifecycle::Lifecycle;
 pub use listener::{ListenAddr, ListenerInfo, ListenerKind};
-pub use server::{Server, ServerHandle};
-pub use service::{Context, Service};
+pub use server::Server;
+pub use service::{
+    Context, Responder, SendError, ServerContext, ServerHandle, Service, SourceId, TimerId,
+};
 pub use stats::Stats;
 pub use stream::{Peer, PeerCred, Stream};

@@ -2,22 +2,20 @@
 //!
 //! [`Server::bind`] creates the master sockets (so a caller can print the addresses
 //! actually bound before serving), [`Server::run`] runs the loop on the calling thread until
-//! it is stopped, and a [`ServerHandle`] stops it from any other thread by waking the
-//! poller.
-
-use std::io;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use mio::Waker;
+//! it is stopped, and a [`ServerHandle`] reaches it from any other thread (send to a
+//! client, run code on the loop thread, stop) through a bounded queue and the poller's
+//! waker.
 
 use crate::codec::Codec;
 use crate::config::Config;
 use crate::error::Error;
-use crate::event_loop::EventLoop;
+use crate::event_loop::Bound;
 use crate::lifecycle::Lifecycle;
 use crate::listener::ListenAddr;
 use crate::service::Service;
+use crate::service::handle::{self, Inbox};
+
+pub use crate::service::ServerHandle;
 
 /// A bound server, ready to [`run`](Server::run).
 ///
@@ -40,8 +38,10 @@ use crate::service::Service;
 /// # Ok::<(), muxd::Error>(())
 /// ```
 pub struct Server<C: Codec, S: Service<C>> {
-    event_loop: EventLoop<C, S>,
-    handle: ServerHandle,
+    bound: Bound<C, S>,
+    handle: ServerHandle<C, S>,
+    /// The loop's side of the handle's queue.
+    inbox: Inbox<C, S>,
 }
 
 impl<C: Codec, S: Service<C>> Server<C, S> {
@@ -59,19 +59,22 @@ impl<C: Codec, S: Service<C>> Server<C, S> {
                 "output low watermark is above the high watermark",
             ));
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let (event_loop, waker) = EventLoop::new(config, codec, service, Arc::clone(&stop))?;
+        if config.queue_capacity == 0 {
+            return Err(Error::config("the queue capacity is zero"));
+        }
+        let capacity = config.queue_capacity;
+        let (bound, waker) = Bound::new(config, codec, service)?;
+        let (handle, inbox) = handle::channel(waker, capacity);
         Ok(Server {
-            event_loop,
-            handle: ServerHandle {
-                inner: Arc::new(HandleInner { waker, stop }),
-            },
+            bound,
+            handle,
+            inbox,
         })
     }
 
     /// The addresses actually bound, in the order given (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<ListenAddr> {
-        self.event_loop
+        self.bound
             .info()
             .listeners
             .iter()
@@ -81,17 +84,17 @@ impl<C: Codec, S: Service<C>> Server<C, S> {
 
     /// The client limit in force.
     pub fn max_clients(&self) -> usize {
-        self.event_loop.info().max_clients
+        self.bound.info().max_clients
     }
 
     /// Hooks the loop calls as it runs: when shutdown begins, and a periodic heartbeat
     /// from the loop thread (see [`Lifecycle`]). Replaces any set before.
     pub fn set_lifecycle(&mut self, lifecycle: impl Lifecycle + 'static) {
-        self.event_loop.set_lifecycle(Box::new(lifecycle));
+        self.bound.set_lifecycle(Box::new(lifecycle));
     }
 
-    /// A handle that stops this server from another thread.
-    pub fn handle(&self) -> ServerHandle {
+    /// A handle for other threads: send to clients, run code on the loop thread, stop.
+    pub fn handle(&self) -> ServerHandle<C, S> {
         self.handle.clone()
     }
 
@@ -102,34 +105,6 @@ impl<C: Codec, S: Service<C>> Server<C, S> {
     /// # Errors
     /// Fails only if the poller itself fails; no client's behaviour can make it fail.
     pub fn run(self) -> Result<S, Error> {
-        self.event_loop.run()
-    }
-}
-
-/// Stops a running [`Server`] from any thread. Cheap to clone.
-#[derive(Clone)]
-pub struct ServerHandle {
-    inner: Arc<HandleInner>,
-}
-
-struct HandleInner {
-    waker: Arc<Waker>,
-    stop: Arc<AtomicBool>,
-}
-
-impl ServerHandle {
-    /// Asks the server to stop gracefully, as on `SIGTERM`. Returns at once.
-    ///
-    /// # Errors
-    /// Fails only if the poller could not be woken.
-    pub fn stop(&self) -> io::Result<()> {
-        self.inner.stop.store(true, Ordering::SeqCst);
-        self.inner.waker.wake()
-    }
-}
-
-impl std::fmt::Debug for ServerHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerHandle").finish_non_exhaustive()
+        self.bound.run(self.handle, self.inbox)
     }
 }

@@ -30,6 +30,9 @@ pub struct Stats {
     /// Times a client's turn ended at the per-turn request budget with requests left, so
     /// that other clients were served first.
     pub turns_yielded: u64,
+    /// Times the loop woke up from its poll (Redis's `eventloop_cycles`): an idle server
+    /// wakes only for its deadlines, so this counts how often it did.
+    pub eventloop_cycles: u64,
     /// Clients closed, by reason.
     closed: [u64; CloseReason::ALL.len()],
 }

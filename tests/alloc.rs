@@ -1,28 +1,29 @@
 //! Steady-state serving allocates nothing per request: 100,000 pipelined PINGs through an
-//! in-process server, with a global allocator that counts the server thread's allocations.
+//! in-process server, with a global allocator that counts the server thread's allocations;
+//! with and without an idle timeout (whose deadline follows every request).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use muxd::commands::CommandService;
 use muxd::resp::RespCodec;
 use muxd::{Config, ListenAddr, Server};
 
-/// Counts allocations made by threads that opted in.
+/// Counts allocations made by threads that opted in, each into its own counter (the
+/// tests run in parallel).
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
 thread_local! {
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
+    static COUNTER: Cell<Option<&'static AtomicU64>> = const { Cell::new(None) };
 }
 
 fn note_allocation() {
-    if COUNTED.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    if let Some(counter) = COUNTER.with(Cell::get) {
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -70,8 +71,20 @@ fn pings(stream: &mut TcpStream, batches: usize, per_batch: usize) {
 
 #[test]
 fn pipelined_pings_allocate_nothing_after_warm_up() {
+    static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+    pipelined_pings_allocate_nothing(None, &ALLOCATIONS);
+}
+
+#[test]
+fn pipelined_pings_allocate_nothing_with_an_idle_timeout() {
+    static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+    pipelined_pings_allocate_nothing(Some(Duration::from_secs(300)), &ALLOCATIONS);
+}
+
+fn pipelined_pings_allocate_nothing(idle_timeout: Option<Duration>, counter: &'static AtomicU64) {
     let mut config = Config::default();
     config.listen.push(ListenAddr::tcp("127.0.0.1:0").unwrap());
+    config.idle_timeout = idle_timeout;
     let server = Server::bind(config, RespCodec::default(), CommandService::default()).unwrap();
     let addr = match &server.local_addrs()[0] {
         ListenAddr::Tcp(addr) => *addr,
@@ -79,20 +92,20 @@ fn pipelined_pings_allocate_nothing_after_warm_up() {
     };
     let handle = server.handle();
     let thread = std::thread::spawn(move || {
-        COUNTED.with(|c| c.set(true));
+        COUNTER.with(|c| c.set(Some(counter)));
         server.run().unwrap()
     });
 
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_nodelay(true).unwrap();
     stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     // Warm-up: buffers reach their working size.
     pings(&mut stream, 20, 1000);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = counter.load(Ordering::Relaxed);
     pings(&mut stream, 100, 1000);
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    let after = counter.load(Ordering::Relaxed);
     assert_eq!(
         after - before,
         0,
@@ -102,5 +115,5 @@ fn pipelined_pings_allocate_nothing_after_warm_up() {
     handle.stop().unwrap();
     thread.join().unwrap();
     // The counter does count: accepting and closing a client allocates.
-    assert!(ALLOCATIONS.load(Ordering::Relaxed) > after);
+    assert!(counter.load(Ordering::Relaxed) > after);
 }

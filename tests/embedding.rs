@@ -1,60 +1,14 @@
 //! The loop as a library: a service and codec of the test's own (a line protocol that
 //! upper-cases), run in a thread and stopped from another through a `ServerHandle`.
 
-use std::fmt;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
-use std::os::unix::net::UnixStream;
+mod util;
+
+use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use muxd::{
-    ClientId, ClientInfo, CloseReason, Codec, Config, Context, Decoded, ListenAddr, Server, Service,
-};
-
-/// One request per `\n`-terminated line; one response per line.
-struct Lines;
-
-#[derive(Debug)]
-struct LineTooLong;
-
-impl fmt::Display for LineTooLong {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("line too long")
-    }
-}
-
-impl std::error::Error for LineTooLong {}
-
-impl Codec for Lines {
-    type Request<'a> = &'a [u8];
-    type Response<'a> = [u8];
-    type DecodeState = ();
-    type Session = ();
-    type Error = LineTooLong;
-
-    fn decode<'a>(
-        &'a mut self,
-        _: (),
-        _: &mut (),
-        input: &'a [u8],
-    ) -> Result<Decoded<&'a [u8]>, LineTooLong> {
-        match input.iter().position(|&b| b == b'\n') {
-            Some(end) => Ok(Decoded::Request(&input[..end], end + 1)),
-            None if input.len() > 1024 => Err(LineTooLong),
-            None => Ok(Decoded::Incomplete),
-        }
-    }
-
-    fn encode(_: (), response: &[u8], out: &mut Vec<u8>) {
-        out.extend_from_slice(response);
-        out.push(b'\n');
-    }
-
-    fn encode_error(_: (), message: &dyn fmt::Display, out: &mut Vec<u8>) {
-        out.extend_from_slice(format!("ERROR {message}\n").as_bytes());
-    }
-}
+use muxd::{ClientId, ClientInfo, CloseReason, Context, ListenAddr, ServerContext, Service};
+use util::eventually as wait_until;
+use util::lines::{self, LineClient, Lines};
 
 /// Upper-cases lines; `ID`, `SEND <id> <text>`, `STOP` and `PANIC` do what they say.
 #[derive(Default)]
@@ -66,7 +20,7 @@ struct Upper {
 impl Service<Lines> for Upper {
     type ClientState = u32;
 
-    fn on_request(&mut self, line: &[u8], ctx: &mut Context<'_, Lines, u32>) {
+    fn on_request(&mut self, line: &[u8], ctx: &mut Context<'_, Lines, Self>) {
         self.served += 1;
         *ctx.state() += 1;
         let text = String::from_utf8_lossy(line);
@@ -95,112 +49,53 @@ impl Service<Lines> for Upper {
         }
     }
 
-    fn on_connect(&mut self, ctx: &mut Context<'_, Lines, u32>) {
+    fn on_connect(&mut self, ctx: &mut Context<'_, Lines, Self>) {
         ctx.reply(b"HELLO");
     }
 
-    fn on_disconnect(&mut self, info: &ClientInfo, _: u32, reason: CloseReason) {
+    fn on_disconnect(
+        &mut self,
+        info: &ClientInfo,
+        _: u32,
+        reason: CloseReason,
+        _: &mut ServerContext<'_, Lines, Self>,
+    ) {
         self.disconnected.lock().unwrap().push((info.id(), reason));
     }
 }
 
-struct LineClient {
-    reader: BufReader<Box<dyn std::io::Read + Send>>,
-    writer: Box<dyn Write + Send>,
-}
-
-impl LineClient {
-    fn tcp(addr: std::net::SocketAddr) -> LineClient {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut c = LineClient {
-            reader: BufReader::new(Box::new(s.try_clone().unwrap())),
-            writer: Box::new(s),
-        };
-        assert_eq!(c.line(), "HELLO");
-        c
-    }
-
-    fn unix(path: &std::path::Path) -> LineClient {
-        let s = UnixStream::connect(path).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut c = LineClient {
-            reader: BufReader::new(Box::new(s.try_clone().unwrap())),
-            writer: Box::new(s),
-        };
-        assert_eq!(c.line(), "HELLO");
-        c
-    }
-
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        line.trim_end_matches('\n').to_owned()
-    }
-
-    fn ask(&mut self, request: &str) -> String {
-        self.writer
-            .write_all(format!("{request}\n").as_bytes())
-            .unwrap();
-        self.line()
-    }
-
-    fn closed(&mut self) -> bool {
-        let mut rest = String::new();
-        matches!(self.reader.read_line(&mut rest), Ok(0)) || rest.is_empty()
-    }
+/// A client of `Upper`, greeted.
+fn greeted(mut c: LineClient) -> LineClient {
+    assert_eq!(c.line(), "HELLO");
+    c
 }
 
 /// Closed clients, as the service saw them go.
 type Disconnects = Arc<Mutex<Vec<(ClientId, CloseReason)>>>;
 
-/// A server running `Upper` in a thread.
+/// A server running `Upper` in a thread, on TCP and a Unix socket.
 struct Running {
     tcp: std::net::SocketAddr,
     unix: std::path::PathBuf,
-    handle: muxd::ServerHandle,
+    handle: muxd::ServerHandle<Lines, Upper>,
     thread: std::thread::JoinHandle<Upper>,
     disconnected: Disconnects,
 }
 
 fn start(dir: &tempfile::TempDir) -> Running {
-    let mut config = Config::default();
-    config.listen.push("tcp://127.0.0.1:0".parse().unwrap());
-    config
-        .listen
-        .push(ListenAddr::unix(dir.path().join("lines.sock")));
     let service = Upper::default();
     let disconnected = Arc::clone(&service.disconnected);
-    let server = Server::bind(config, Lines, service).unwrap();
-    let addrs = server.local_addrs();
-    let tcp = match &addrs[0] {
-        ListenAddr::Tcp(a) => *a,
-        other => panic!("{other}"),
-    };
-    let unix = match &addrs[1] {
-        ListenAddr::Unix(p) => p.clone(),
-        other => panic!("{other}"),
-    };
-    let handle = server.handle();
-    let thread = std::thread::spawn(move || server.run().unwrap());
+    let unix = dir.path().join("lines.sock");
+    let config_unix = unix.clone();
+    let running = lines::Running::start(service, |config| {
+        config.listen.push(ListenAddr::unix(config_unix));
+    });
     Running {
-        tcp,
+        tcp: running.tcp,
         unix,
-        handle,
-        thread,
+        handle: running.handle,
+        thread: running.thread,
         disconnected,
-    }
-}
-
-#[track_caller]
-fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -214,8 +109,8 @@ fn own_codec_and_service_in_a_thread_stopped_through_the_handle() {
         thread,
         ..
     } = start(&dir);
-    let mut a = LineClient::tcp(tcp);
-    let mut b = LineClient::unix(&unix);
+    let mut a = greeted(LineClient::tcp(tcp));
+    let mut b = greeted(LineClient::unix(&unix));
     assert_eq!(a.ask("hello"), "HELLO");
     assert_eq!(b.ask("multiplexed world"), "MULTIPLEXED WORLD");
     assert_eq!(a.ask("COUNT"), "2");
@@ -246,8 +141,8 @@ fn a_stale_client_id_never_reaches_the_client_in_its_old_slot() {
         disconnected,
         ..
     } = start(&dir);
-    let mut sender = LineClient::tcp(tcp);
-    let mut first = LineClient::tcp(tcp);
+    let mut sender = greeted(LineClient::tcp(tcp));
+    let mut first = greeted(LineClient::tcp(tcp));
     let first_id: u64 = first.ask("ID").parse().unwrap();
     drop(first);
     wait_until("the first client's close was handled", || {
@@ -258,7 +153,7 @@ fn a_stale_client_id_never_reaches_the_client_in_its_old_slot() {
             .any(|(id, reason)| id.as_u64() == first_id && *reason == CloseReason::PeerClosed)
     });
     // The next client takes the freed table slot; it must get a new id.
-    let mut second = LineClient::tcp(tcp);
+    let mut second = greeted(LineClient::tcp(tcp));
     let second_id: u64 = second.ask("ID").parse().unwrap();
     assert_ne!(first_id, second_id);
     assert_eq!(
@@ -285,8 +180,8 @@ fn a_service_can_stop_the_server() {
         disconnected,
         ..
     } = start(&dir);
-    let mut other = LineClient::unix(&unix);
-    let mut c = LineClient::tcp(tcp);
+    let mut other = greeted(LineClient::unix(&unix));
+    let mut c = greeted(LineClient::tcp(tcp));
     assert_eq!(c.ask("STOP"), "STOPPING");
     thread.join().unwrap();
     assert!(c.closed());
@@ -310,9 +205,9 @@ fn a_panicking_service_closes_only_that_client() {
         thread,
         disconnected,
     } = start(&dir);
-    let mut good = LineClient::unix(&unix);
+    let mut good = greeted(LineClient::unix(&unix));
     assert_eq!(good.ask("before"), "BEFORE");
-    let mut bad = LineClient::tcp(tcp);
+    let mut bad = greeted(LineClient::tcp(tcp));
     let bad_id: u64 = bad.ask("ID").parse().unwrap();
     // The reply owed before the panic is still delivered, then an error, then the close.
     bad.writer.write_all(b"first\nPANIC\nnever\n").unwrap();
@@ -330,7 +225,7 @@ fn a_panicking_service_closes_only_that_client() {
             .any(|(id, reason)| id.as_u64() == bad_id && *reason == CloseReason::ServicePanic)
     });
     assert_eq!(good.ask("after"), "AFTER");
-    let mut again = LineClient::tcp(tcp);
+    let mut again = greeted(LineClient::tcp(tcp));
     assert_eq!(again.ask("still serving"), "STILL SERVING");
     handle.stop().unwrap();
     let service = thread.join().unwrap();

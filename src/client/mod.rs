@@ -36,11 +36,12 @@ mod proxy_header;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::io::AsRawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry, Token};
 
 use crate::codec::Codec;
+use crate::deadlines::later;
 use crate::stream::Stream;
 use buffers::{Buffers, Input, Output, Scratch};
 
@@ -53,7 +54,8 @@ pub(crate) use proxy_header::{HeaderStep, ProxyRefusal};
 enum Phase {
     /// Accepted with the PROXY protocol on: no request is read before the connection's
     /// first bytes are a valid header (`trusted`: from a proxy allowed to send one) or
-    /// begin no header at all (not `trusted`: a header from it is refused).
+    /// begin no header at all (not `trusted`: a header from it is refused). A trusted
+    /// proxy's deadline is one of the loop's (see `event_loop/timers.rs`).
     AwaitingHeader { trusted: bool },
     /// Reading requests, writing responses.
     Open,
@@ -62,7 +64,7 @@ enum Phase {
     /// Output written and our write side shut down; input is read and dropped until the
     /// peer closes, nothing is left in flight, or the linger deadline passes, so that
     /// closing never resets a connection whose last responses the peer has not read yet.
-    /// (The deadline is kept in the loop's lingering queue.)
+    /// (The deadline is one of the loop's: see `event_loop/timers.rs`.)
     Lingering(CloseReason),
 }
 
@@ -102,6 +104,19 @@ pub(crate) enum OnDrained {
     Nothing,
 }
 
+/// What one of the loop's deadlines for a client means for it when it comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnDeadline {
+    /// Close it now, for this reason.
+    Close(CloseReason),
+    /// Not yet: look again at this time.
+    CheckAt(Instant),
+    /// Not yet: look again at the deadline's next tick.
+    Keep,
+    /// The deadline no longer concerns it.
+    Done,
+}
+
 /// One client handle.
 pub(crate) struct Client<C: Codec, S> {
     pub(crate) info: ClientInfo,
@@ -122,14 +137,7 @@ pub(crate) struct Client<C: Codec, S> {
     read_pending: bool,
     /// Reading is paused until the client reads enough of its responses (backpressure).
     paused: bool,
-    /// Neighbours in the table's least-recently-active list (slab keys, which never
-    /// exceed the number of open descriptors), for idle sweeps.
-    pub(crate) idle_prev: u32,
-    pub(crate) idle_next: u32,
 }
-
-/// "No neighbour" in the idle list.
-pub(crate) const NIL: u32 = u32::MAX;
 
 impl<C: Codec, S: Default> Client<C, S> {
     /// A new open handle with default service state and no buffers yet.
@@ -145,26 +153,11 @@ impl<C: Codec, S: Default> Client<C, S> {
             read_eof: false,
             read_pending: false,
             paused: false,
-            idle_prev: NIL,
-            idle_next: NIL,
         }
     }
 }
 
 impl<C: Codec, S> Client<C, S> {
-    /// Starts it awaiting a PROXY header, from a `trusted` proxy or not (a new handle).
-    pub(crate) fn awaiting_proxy_header(mut self, trusted: bool) -> Client<C, S> {
-        if self.phase == Phase::Open {
-            self.phase = Phase::AwaitingHeader { trusted };
-        }
-        self
-    }
-
-    /// Whether it still awaits its PROXY header.
-    pub(crate) fn is_awaiting_header(&self) -> bool {
-        matches!(self.phase, Phase::AwaitingHeader { .. })
-    }
-
     /// What the service gets back once the client is gone: its final info and state (the
     /// socket is closed here).
     pub(crate) fn into_parts(self) -> (ClientInfo, S) {
@@ -182,6 +175,19 @@ impl<C: Codec, S> Client<C, S> {
         self.buffers.as_ref().map_or(0, |b| b.owed())
     }
 
+    /// Starts it awaiting a PROXY header, from a `trusted` proxy or not (a new handle).
+    pub(crate) fn awaiting_proxy_header(mut self, trusted: bool) -> Client<C, S> {
+        if self.phase == Phase::Open {
+            self.phase = Phase::AwaitingHeader { trusted };
+        }
+        self
+    }
+
+    /// Its PROXY header's deadline came: refuse it if the header is still awaited.
+    pub(crate) fn on_header_deadline(&self) -> Option<ProxyRefusal> {
+        matches!(self.phase, Phase::AwaitingHeader { .. }).then_some(ProxyRefusal::Timeout)
+    }
+
     /// Whether it still takes requests (not closing, not lingering).
     #[inline]
     pub(crate) fn is_open(&self) -> bool {
@@ -193,14 +199,6 @@ impl<C: Codec, S> Client<C, S> {
         match self.phase {
             Phase::AwaitingHeader { .. } | Phase::Open => None,
             Phase::Closing(reason) | Phase::Lingering(reason) => Some(reason),
-        }
-    }
-
-    /// The reason it lingers for, if it does.
-    pub(crate) fn lingering_reason(&self) -> Option<CloseReason> {
-        match self.phase {
-            Phase::Lingering(reason) => Some(reason),
-            Phase::AwaitingHeader { .. } | Phase::Open | Phase::Closing(_) => None,
         }
     }
 
@@ -314,9 +312,27 @@ impl<C: Codec, S> Client<C, S> {
         true
     }
 
-    /// Whether a lingering client may be closed now without losing anything in flight.
-    pub(crate) fn linger_done(&self) -> bool {
-        nothing_in_flight(&self.stream)
+    /// Its idle deadline came: close it if it has been idle for `timeout` (no request
+    /// read, no response written), else look again when it would have been.
+    pub(crate) fn on_idle_deadline(&self, now: Instant, timeout: Duration) -> OnDeadline {
+        let due = later(self.info.last_active, timeout);
+        if now >= due {
+            OnDeadline::Close(CloseReason::IdleTimeout)
+        } else {
+            OnDeadline::CheckAt(due)
+        }
+    }
+
+    /// A lingering client is looked at: close it once nothing is in flight (our last
+    /// bytes acknowledged, nothing unread) or its linger deadline has passed.
+    pub(crate) fn on_linger_check(&self, past_deadline: bool) -> OnDeadline {
+        match self.phase {
+            Phase::Lingering(reason) if past_deadline || nothing_in_flight(&self.stream) => {
+                OnDeadline::Close(reason)
+            }
+            Phase::Lingering(_) => OnDeadline::Keep,
+            Phase::AwaitingHeader { .. } | Phase::Open | Phase::Closing(_) => OnDeadline::Done,
+        }
     }
 
     /// Brings the registered interest in line with what it needs: `READABLE` always,
@@ -516,6 +532,23 @@ mod tests {
     }
 
     #[test]
+    fn idle_deadline_closes_only_a_client_idle_that_long() {
+        let (mut c, _peer) = client();
+        let t0 = c.info.last_active;
+        let timeout = Duration::from_secs(5);
+        assert_eq!(
+            c.on_idle_deadline(t0 + timeout, timeout),
+            OnDeadline::Close(CloseReason::IdleTimeout)
+        );
+        c.begin_turn(t0 + Duration::from_secs(3));
+        assert_eq!(
+            c.on_idle_deadline(t0 + timeout, timeout),
+            OnDeadline::CheckAt(t0 + Duration::from_secs(8)),
+            "active since: looked at again when it would be idle that long"
+        );
+    }
+
+    #[test]
     fn lingers_only_while_something_is_in_flight() {
         let (mut c, peer) = client();
         assert!(
@@ -524,8 +557,15 @@ mod tests {
         );
         (&peer).write_all(b"unread").unwrap();
         assert!(c.begin_linger(CloseReason::Quit));
-        assert_eq!(c.lingering_reason(), Some(CloseReason::Quit));
         assert_eq!(c.on_readable(), OnReadable::Discard(CloseReason::Quit));
-        assert!(!c.linger_done(), "our peer's bytes are still unread");
+        assert_eq!(
+            c.on_linger_check(false),
+            OnDeadline::Keep,
+            "our peer's bytes are still unread"
+        );
+        assert_eq!(
+            c.on_linger_check(true),
+            OnDeadline::Close(CloseReason::Quit)
+        );
     }
 }

@@ -25,7 +25,7 @@ pub struct ClientState {
 }
 
 /// The context every command handler gets.
-pub type Ctx<'a> = Context<'a, RespCodec, ClientState>;
+pub type Ctx<'a> = Context<'a, RespCodec, CommandService>;
 
 /// A command: its name as Redis prints it in errors (lower case), its arity, its handler.
 pub(crate) struct Command {

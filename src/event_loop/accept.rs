@@ -4,9 +4,10 @@
 //! [`ACCEPTS_PER_EVENT`] connections per turn (the rest next turn, so a connection storm
 //! cannot starve connected clients). Each connection is checked against the client limit
 //! before anything is allocated for it, takes a slot in the table and is registered under
-//! that slot's key, then the service greets it (`on_connect`). When `accept` fails for
-//! lack of descriptors the listener pauses and retries after [`ACCEPT_RETRY`], or as soon
-//! as a client closes: never in a busy loop.
+//! that slot's key, gets its idle deadline, then the service greets it (`on_connect`).
+//! When `accept` fails for lack of descriptors the listener pauses and retries after
+//! [`ACCEPT_RETRY`] (a deadline of the loop), or as soon as a client closes: never in a
+//! busy loop.
 
 use std::io::{self, Write};
 use std::net::Shutdown;
@@ -15,9 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
-use mio::{Interest, Poll, Token};
+use mio::{Interest, Poll};
 
-use super::{EventLoop, FIRST_LISTENER, LOG_TARGET};
+use super::timers::LoopTimer;
+use super::{EventLoop, LOG_TARGET};
 use crate::client::{Client, ClientInfo};
 use crate::codec::Codec;
 use crate::config::Config;
@@ -27,6 +29,7 @@ use crate::listener::proxy::ProxyFrom;
 use crate::listener::{BindOptions, InheritedSocket, Listener, ListenerInfo};
 use crate::service::Service;
 use crate::stream::{Peer, Stream};
+use crate::tokens;
 
 /// Connections one listener may accept per turn (as Redis's `MAX_ACCEPTS_PER_CALL`).
 pub(crate) const ACCEPTS_PER_EVENT: usize = 256;
@@ -41,8 +44,11 @@ pub(super) struct ListenerSlot {
     listener: Option<Listener>,
     /// The accept budget ran out with connections possibly still queued.
     pub(super) pending: bool,
-    /// `accept` failed for lack of descriptors; retry at this time (or when one frees).
-    pub(super) retry_at: Option<Instant>,
+    /// `accept` failed for lack of descriptors: retry when a retry deadline comes or a
+    /// descriptor frees.
+    paused: bool,
+    /// A retry deadline is armed (one at a time).
+    retry_armed: bool,
 }
 
 impl ListenerSlot {
@@ -58,20 +64,19 @@ impl ListenerSlot {
             info!(target: LOG_TARGET, "closed listener {}", listener.info().addr);
         }
         self.pending = false;
-        self.retry_at = None;
+        self.paused = false;
     }
 
     /// A descriptor was freed: if accepting had paused for lack of them, try again now.
     pub(super) fn descriptor_freed(&mut self) {
-        if self.retry_at.is_some() {
+        if self.paused {
             self.pending = true;
         }
     }
 }
 
 /// Binds every master socket in `config.listen`, or takes the inherited socket bound
-/// there (see [`activation::plan`]), and registers listener `i` under token
-/// `FIRST_LISTENER - i`.
+/// there (see [`activation::plan`]), and registers listener `i` under its token.
 pub(super) fn bind_listeners(
     poll: &Poll,
     config: &Config,
@@ -95,10 +100,9 @@ pub(super) fn bind_listeners(
                 (Listener::adopt(socket)?, how)
             }
         };
-        let token = Token(FIRST_LISTENER - i);
-        if let Err(e) = poll
-            .registry()
-            .register(&mut listener, token, Interest::READABLE)
+        if let Err(e) =
+            poll.registry()
+                .register(&mut listener, tokens::listener(i), Interest::READABLE)
         {
             return Err(Error::bind(&listener.info().addr, e));
         }
@@ -106,7 +110,8 @@ pub(super) fn bind_listeners(
         listeners.push(ListenerSlot {
             listener: Some(listener),
             pending: false,
-            retry_at: None,
+            paused: false,
+            retry_armed: false,
         });
     }
     Ok(listeners)
@@ -124,7 +129,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    if slot.retry_at.take().is_some() {
+                    if std::mem::take(&mut slot.paused) {
                         info!(
                             target: LOG_TARGET,
                             "accepting again after descriptor exhaustion listener={}",
@@ -132,7 +137,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         );
                     }
                     let listener_info = Arc::clone(listener.info());
-                    self.stats.total_connections_received += 1;
+                    self.core.stats.total_connections_received += 1;
                     self.admit(listener_info, stream, peer, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -153,7 +158,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         e.raw_os_error(),
                         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                     );
-                    if slot.retry_at.is_none() {
+                    if !slot.paused {
                         warn!(
                             target: LOG_TARGET,
                             "accept failed, pausing accepts listener={} error={e}",
@@ -161,10 +166,13 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         );
                     }
                     if exhausted {
-                        self.stats.accept_fd_exhausted += 1;
+                        self.core.stats.accept_fd_exhausted += 1;
                     }
-                    slot.retry_at = Some(now + ACCEPT_RETRY);
+                    slot.paused = true;
                     slot.pending = false;
+                    if !std::mem::replace(&mut slot.retry_armed, true) {
+                        self.arm(LoopTimer::AcceptRetry(index), now + ACCEPT_RETRY);
+                    }
                     return;
                 }
             }
@@ -174,23 +182,31 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
     }
 
-    /// Accepts where the last turn's budget ran out, or where a retry after descriptor
-    /// exhaustion is due.
+    /// Accepts where the last turn's budget ran out, or where a freed descriptor may let
+    /// a paused listener accept again.
     pub(super) fn accept_deferred(&mut self, now: Instant) {
         for index in 0..self.listeners.len() {
-            let due = self.listeners.get(index).is_some_and(|slot| {
-                slot.listener.is_some() && (slot.pending || slot.retry_at.is_some_and(|t| t <= now))
-            });
-            if due {
+            if self.listeners.get(index).is_some_and(|slot| slot.pending) {
                 self.accept(index, now);
             }
         }
     }
 
+    /// A paused listener's retry deadline came: try accepting again.
+    pub(super) fn retry_accept(&mut self, index: usize, now: Instant) {
+        let Some(slot) = self.listeners.get_mut(index) else {
+            return;
+        };
+        slot.retry_armed = false;
+        if slot.paused {
+            self.accept(index, now);
+        }
+    }
+
     /// Puts an accepted connection in the table, or refuses it past the client limit.
     fn admit(&mut self, listener: Arc<ListenerInfo>, mut stream: Stream, peer: Peer, now: Instant) {
-        if self.clients.len() >= self.info.max_clients {
-            self.stats.rejected_connections += 1;
+        if self.core.clients.len() >= self.core.info.max_clients {
+            self.core.stats.rejected_connections += 1;
             if self
                 .last_limit_warning
                 .is_none_or(|t| now.duration_since(t) >= WARN_INTERVAL)
@@ -198,7 +214,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 warn!(
                     target: LOG_TARGET,
                     "client limit reached, rejecting connections max_clients={} rejected_total={}",
-                    self.info.max_clients, self.stats.rejected_connections
+                    self.core.info.max_clients, self.core.stats.rejected_connections
                 );
                 self.last_limit_warning = Some(now);
             }
@@ -217,10 +233,13 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let shown = Arc::clone(&listener);
         // With the PROXY protocol on, every connection is looked at before it is served:
         // a trusted proxy's must bring a header, anyone else's must not.
-        let proxy = &self.info.config.proxy_from;
+        let proxy = &self.core.info.config.proxy_from;
         let header = (!proxy.is_empty()).then(|| ProxyFrom::any_trusts(proxy, &peer));
-        let inserted = self.clients.insert_with(|key, id| {
-            registry.register(&mut stream, Token(key), Interest::READABLE)?;
+        let inserted = self.core.clients.insert_with(|key, id| {
+            if key >= tokens::MAX_CLIENT_KEYS {
+                return Err(io::Error::other("no client key left"));
+            }
+            registry.register(&mut stream, tokens::client(key), Interest::READABLE)?;
             let info = ClientInfo::new(id, listener, peer, now);
             let client = Client::new(info, stream);
             Ok::<_, io::Error>(match header {
@@ -241,9 +260,10 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         None => "",
                     }
                 );
+                self.arm_idle(key, now);
                 match header {
                     None => self.greet(key, now),
-                    Some(true) => self.await_header(key, id, now),
+                    Some(true) => self.await_header(key, now),
                     // Greeted once its first bytes are known to begin no header.
                     Some(false) => {}
                 }

@@ -6,101 +6,82 @@
 //! - [`accept`]: a master socket's connection requests become client handles;
 //! - [`serve`]: a client's bytes are read, decoded, and handed to the service;
 //! - [`output`]: what a client is owed is written, its `WRITABLE` interest kept in step;
-//! - [`close`]: end of stream, lingering, closing, idle timeout and shutdown;
-//! - [`proxy`]: with the PROXY protocol on, a connection's header before it is served.
+//! - [`close`]: end of stream, lingering, closing and shutdown;
+//! - [`proxy`]: with the PROXY protocol on, a connection's header before it is served;
+//! - [`timers`]: the loop's deadlines (idle timeout, lingering, accept retries, the stop's
+//!   deadline, the PROXY header's, the lifecycle's heartbeat), whose nearest one is the
+//!   poll timeout.
 //!
 //! A turn: wait (at most until the nearest deadline), then for each event: a master
 //! socket's token accepts; a client's token writes what it is owed if writable and
 //! serves it if readable; the waker or a signal begins a graceful stop. Then the deferred
 //! work: what services asked for (close another client, write to another client, stop),
-//! clients whose turn ended at a budget with input left, accepts left over, lingering
-//! clients and idle deadlines. The client handle decides what an event means for it
+//! clients whose turn ended at a budget with input left, accepts left over, and the
+//! deadlines that have come. The client handle decides what an event means for it
 //! ([`Client`](crate::client::Client)'s transitions); the loop carries it out. Nothing a
 //! client does can end the loop.
 
-use std::collections::VecDeque;
 use std::io;
 use std::mem;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Registry, Waker};
 
 use crate::client::CloseReason;
 use crate::client::buffers::Scratch;
-use crate::client_table::ClientTable;
 use crate::codec::Codec;
 use crate::config::{Config, ServerInfo};
 use crate::error::Error;
 use crate::lifecycle::Lifecycle;
-use crate::service::{Effects, Service};
-use crate::stats::Stats;
+use crate::service::core::Core;
+use crate::service::handle::Inbox;
+use crate::service::{ServerHandle, Service};
+use crate::tokens::{self, Owner};
 
 mod accept;
+mod callbacks;
 mod close;
 mod output;
 mod proxy;
 mod serve;
+mod timers;
 
 use accept::ListenerSlot;
-use close::Linger;
-use proxy::HeaderDeadline;
+use timers::LoopDeadlines;
 
 /// Every room of the loop logs under this one target, so `RUST_LOG=muxd::event_loop=debug`
 /// and log readers see one name for the loop whichever file a line comes from.
 const LOG_TARGET: &str = "muxd::event_loop";
 
-const WAKER: Token = Token(usize::MAX);
-const SIGNALS: Token = Token(usize::MAX - 1);
-/// Listener `i` has token `FIRST_LISTENER - i`: reserved tokens sit at the top of the
-/// range, so slab keys are tokens as they are.
-const FIRST_LISTENER: usize = usize::MAX - 2;
-
-pub(crate) struct EventLoop<C: Codec, S: Service<C>> {
+/// What binding creates: the poller, the master sockets, the signal pipe, and what the
+/// loop serves with. It can be sent to the thread that will run it; what only the loop
+/// thread touches (the client table, the service's timers) is created when it runs.
+pub(crate) struct Bound<C: Codec, S: Service<C>> {
     poll: Poll,
     listeners: Vec<ListenerSlot>,
-    clients: ClientTable<C, S::ClientState>,
+    info: ServerInfo,
     codec: C,
     service: S,
-    info: ServerInfo,
-    stats: Stats,
-    /// What the service asked for while handling the current request.
-    effects: Effects,
-    /// The shared buffers lent to the client being served.
-    scratch: Scratch,
-    /// Clients whose turn ended with input possibly left, to serve again next turn.
-    ready: Vec<usize>,
-    /// Clients lingering after our side shut down, by when to look at them again.
-    lingering: VecDeque<Linger>,
-    /// Trusted proxies' connections awaiting their PROXY header, by deadline.
-    header_deadlines: VecDeque<HeaderDeadline>,
-    stop: Arc<AtomicBool>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
-    /// Set once a stop began: past it, remaining clients are closed.
-    shutdown_deadline: Option<Instant>,
-    last_limit_warning: Option<Instant>,
+    waker: Arc<Waker>,
     /// What the process around the server is told of its life (the daemon: systemd).
     lifecycle: Option<Box<dyn Lifecycle>>,
-    /// The lifecycle's heartbeat: its interval and when it is next due.
-    heartbeat: Option<(Duration, Instant)>,
-    /// Kept so the waker's registration lives as long as the loop.
-    _waker: Arc<Waker>,
 }
 
-impl<C: Codec, S: Service<C>> EventLoop<C, S> {
+impl<C: Codec, S: Service<C>> Bound<C, S> {
     /// Creates the poller, binds every master socket in `config.listen` and, if asked,
-    /// installs the signal handlers; returns the loop and the waker that stops it.
+    /// installs the signal handlers; returns them and the waker that wakes the loop.
     pub(crate) fn new(
         mut config: Config,
         codec: C,
         service: S,
-        stop: Arc<AtomicBool>,
-    ) -> Result<(EventLoop<C, S>, Arc<Waker>), Error> {
+    ) -> Result<(Bound<C, S>, Arc<Waker>), Error> {
         let poll = Poll::new().map_err(|e| Error::poll("creating the poller", e))?;
         let waker = Arc::new(
-            Waker::new(poll.registry(), WAKER).map_err(|e| Error::poll("creating the waker", e))?,
+            Waker::new(poll.registry(), tokens::WAKER)
+                .map_err(|e| Error::poll("creating the waker", e))?,
         );
         let inherited = mem::take(&mut config.inherited);
         let listeners = accept::bind_listeners(&poll, &config, inherited)?;
@@ -108,7 +89,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             let mut signals = signal_hook_mio::v1_0::Signals::new([libc::SIGINT, libc::SIGTERM])
                 .map_err(|e| Error::poll("installing signal handlers", e))?;
             poll.registry()
-                .register(&mut signals, SIGNALS, Interest::READABLE)
+                .register(&mut signals, tokens::SIGNALS, Interest::READABLE)
                 .map_err(|e| Error::poll("registering the signal pipe", e))?;
             Some(signals)
         } else {
@@ -121,28 +102,17 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             config,
             max_clients,
         };
-        let event_loop = EventLoop {
+        let bound = Bound {
             poll,
             listeners,
-            clients: ClientTable::new(),
+            info,
             codec,
             service,
-            info,
-            stats: Stats::default(),
-            effects: Effects::default(),
-            scratch: Scratch::new(),
-            ready: Vec::new(),
-            lingering: VecDeque::new(),
-            header_deadlines: VecDeque::new(),
-            stop,
             signals,
-            shutdown_deadline: None,
-            last_limit_warning: None,
+            waker: Arc::clone(&waker),
             lifecycle: None,
-            heartbeat: None,
-            _waker: Arc::clone(&waker),
         };
-        Ok((event_loop, waker))
+        Ok((bound, waker))
     }
 
     pub(crate) fn info(&self) -> &ServerInfo {
@@ -153,23 +123,89 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         self.lifecycle = Some(lifecycle);
     }
 
+    /// Runs the loop on this thread until stopped, taking what other threads send
+    /// through `handle` from `inbox`; returns the service.
+    pub(crate) fn run(self, handle: ServerHandle<C, S>, inbox: Inbox<C, S>) -> Result<S, Error> {
+        inbox.bind_to_current_thread();
+        let registry = self
+            .poll
+            .registry()
+            .try_clone()
+            .map_err(|e| Error::poll("cloning the registry", e))?;
+        EventLoop::new(self, handle, inbox, registry).run()
+    }
+}
+
+/// The running loop.
+struct EventLoop<C: Codec, S: Service<C>> {
+    poll: Poll,
+    listeners: Vec<ListenerSlot>,
+    /// The client table, the service's timers, the effects it asks for, the server's
+    /// info and counters: what the service's contexts reach.
+    core: Core<C, S>,
+    codec: C,
+    service: S,
+    /// The shared buffers lent to the client being served.
+    scratch: Scratch,
+    /// Clients whose turn ended with input possibly left, to serve again next turn.
+    ready: Vec<usize>,
+    /// The loop's own deadlines: idle timeouts, lingering clients, accept retries, the
+    /// stop's deadline.
+    deadlines: LoopDeadlines,
+    /// What other threads send through a `ServerHandle`.
+    inbox: Inbox<C, S>,
+    /// The waker woke the loop, or the last turn left messages in the inbox.
+    inbox_due: bool,
+    signals: Option<signal_hook_mio::v1_0::Signals>,
+    /// Set once a stop began: past it, remaining clients are closed.
+    shutdown_deadline: Option<Instant>,
+    last_limit_warning: Option<Instant>,
+    /// What the process around the server is told of its life (the daemon: systemd).
+    lifecycle: Option<Box<dyn Lifecycle>>,
+    /// Kept so the waker's registration lives as long as the loop.
+    _waker: Arc<Waker>,
+}
+
+impl<C: Codec, S: Service<C>> EventLoop<C, S> {
+    fn new(
+        bound: Bound<C, S>,
+        handle: ServerHandle<C, S>,
+        inbox: Inbox<C, S>,
+        registry: Registry,
+    ) -> EventLoop<C, S> {
+        EventLoop {
+            poll: bound.poll,
+            listeners: bound.listeners,
+            core: Core::new(bound.info, handle, registry),
+            codec: bound.codec,
+            service: bound.service,
+            scratch: Scratch::new(),
+            ready: Vec::new(),
+            deadlines: LoopDeadlines::default(),
+            inbox,
+            inbox_due: false,
+            signals: bound.signals,
+            shutdown_deadline: None,
+            last_limit_warning: None,
+            lifecycle: bound.lifecycle,
+            _waker: bound.waker,
+        }
+    }
+
     /// Runs until stopped; returns the service.
-    pub(crate) fn run(mut self) -> Result<S, Error> {
+    fn run(mut self) -> Result<S, Error> {
         info!(
             "serving max_clients={} timeout={}",
-            self.info.max_clients,
-            self.info
+            self.core.info.max_clients,
+            self.core
+                .info
                 .config
                 .idle_timeout
                 .map_or(0, |t| t.as_secs_f64().ceil() as u64)
         );
-        self.heartbeat = self
-            .lifecycle
-            .as_ref()
-            .and_then(|l| l.heartbeat_interval())
-            .filter(|interval| !interval.is_zero())
-            .map(|interval| (interval, later(Instant::now(), interval)));
         let mut events = Events::with_capacity(1024);
+        self.arm_heartbeat(Instant::now());
+        self.start(Instant::now());
         loop {
             let timeout = self.poll_timeout(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, timeout)
@@ -178,81 +214,58 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 return Err(Error::poll("poll", e));
             }
             let now = Instant::now();
+            self.core.now = now;
+            self.core.stats.eventloop_cycles += 1;
             for event in events.iter() {
-                match event.token() {
-                    WAKER => {}
-                    SIGNALS => self.on_signals(now),
-                    token => match self.listener_index(token) {
-                        Some(index) => self.accept(index, now),
-                        None => self.on_client_event(token.0, event, now),
-                    },
+                match tokens::owner(event.token(), self.listeners.len()) {
+                    Owner::Client(key) => self.on_client_event(key, event, now),
+                    Owner::Listener(index) => self.accept(index, now),
+                    Owner::Source(key) => self.on_source_event(key, event, now),
+                    Owner::Waker => self.inbox_due = true,
+                    Owner::Signals => self.on_signals(now),
+                    Owner::Nobody => {}
                 }
             }
-            if self.stop.load(Ordering::Relaxed) && self.shutdown_deadline.is_none() {
+            if self.inbox.stop_requested() && self.shutdown_deadline.is_none() {
                 info!("stop requested");
                 self.begin_shutdown(now);
             }
             self.run_deferred(now);
             if let Some(deadline) = self.shutdown_deadline {
-                if self.clients.is_empty() {
+                if self.core.clients.is_empty() {
                     break;
                 }
                 if now >= deadline {
                     warn!(
                         "shutdown timeout reached, closing remaining clients={}",
-                        self.clients.len()
+                        self.core.clients.len()
                     );
                     break;
                 }
             }
         }
-        for key in self.clients.keys() {
+        for key in self.core.clients.keys() {
             self.close_now(key, CloseReason::Shutdown);
         }
         info!(
             "stopped commands_processed={} connections_received={}",
-            self.stats.total_commands_processed, self.stats.total_connections_received
+            self.core.stats.total_commands_processed, self.core.stats.total_connections_received
         );
         Ok(self.service)
     }
 
-    fn listener_index(&self, token: Token) -> Option<usize> {
-        let index = FIRST_LISTENER.checked_sub(token.0)?;
-        (index < self.listeners.len()).then_some(index)
-    }
-
     /// How long the next poll may wait: not at all while work is deferred, else until the
-    /// nearest deadline.
+    /// nearest deadline, the loop's or the service's (mio rounds up to its resolution, so
+    /// the wake-up is never early).
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.ready.is_empty() || self.listeners.iter().any(|l| l.pending) {
+        if !self.ready.is_empty() || self.inbox_due || self.listeners.iter().any(|l| l.pending) {
             return Some(Duration::ZERO);
         }
-        let mut next: Option<Instant> = self.shutdown_deadline;
-        let mut consider = |t: Instant| {
-            next = Some(next.map_or(t, |n| n.min(t)));
+        let next = match (self.next_deadline(), self.core.timers.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
-        if let Some((_, due)) = self.heartbeat {
-            consider(due);
-        }
-        if let Some(linger) = self.lingering.front() {
-            consider(linger.check_at);
-        }
-        if let Some(deadline) = self.header_deadlines.front() {
-            consider(deadline.at);
-        }
-        for slot in &self.listeners {
-            if let Some(t) = slot.retry_at {
-                consider(t);
-            }
-        }
-        if let (Some(timeout), Some((_, client))) = (
-            self.info.config.idle_timeout,
-            self.clients.least_recently_active(),
-        ) {
-            consider(later(client.info.last_active, timeout));
-        }
-        // Round up so the wake-up is not a hair early and spins once more.
-        next.map(|t| t.saturating_duration_since(now) + Duration::from_millis(1))
+        next.map(|t| t.saturating_duration_since(now))
     }
 
     fn on_signals(&mut self, now: Instant) {
@@ -276,27 +289,24 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
     }
 
-    /// Carries out what the service asked for while handling requests: close other
-    /// clients, write what other clients were sent, stop.
+    /// Carries out what the service asked for while its code ran: close other clients,
+    /// write what other clients were sent, stop. Closing a client runs the service's
+    /// `on_disconnect`, which may ask for more: that is carried out too.
     fn apply_effects(&mut self, now: Instant) {
-        if !self.effects.kill.is_empty() {
-            let mut kill = mem::take(&mut self.effects.kill);
-            for &key in &kill {
-                self.close_now(key, CloseReason::Killed);
-            }
-            kill.clear();
-            self.effects.kill = kill;
+        let mut i = 0;
+        while let Some(&key) = self.core.effects.kill.get(i) {
+            i += 1;
+            self.close_now(key, CloseReason::Killed);
         }
-        if !self.effects.flush.is_empty() {
-            let mut flush = mem::take(&mut self.effects.flush);
-            for &key in &flush {
-                self.flush(key, now);
-            }
-            flush.clear();
-            self.effects.flush = flush;
+        self.core.effects.kill.clear();
+        let mut i = 0;
+        while let Some(&key) = self.core.effects.flush.get(i) {
+            i += 1;
+            self.flush(key, now);
         }
-        if self.effects.stop {
-            self.effects.stop = false;
+        self.core.effects.flush.clear();
+        if self.core.effects.stop {
+            self.core.effects.stop = false;
             if self.shutdown_deadline.is_none() {
                 info!("stop requested by the service");
                 self.begin_shutdown(now);
@@ -309,7 +319,12 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         if !self.ready.is_empty() {
             let mut ready = mem::take(&mut self.ready);
             for &key in &ready {
-                if self.clients.get(key).is_some_and(|c| c.is_read_pending()) {
+                if self
+                    .core
+                    .clients
+                    .get(key)
+                    .is_some_and(|c| c.is_read_pending())
+                {
                     self.serve(key, false, now);
                 }
             }
@@ -319,33 +334,12 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
         }
         self.accept_deferred(now);
-        self.sweep_lingering(now);
-        self.close_late_headers(now);
-        self.beat(now);
-        if let Some(timeout) = self.info.config.idle_timeout {
-            self.close_idle(timeout, now);
+        if self.inbox_due {
+            self.take_messages(now);
         }
+        self.fire_deadlines(now);
+        self.fire_service_timers(now);
+        // What `on_disconnect` asked for when the loop closed clients on its own.
+        self.apply_effects(now);
     }
-}
-
-impl<C: Codec, S: Service<C>> EventLoop<C, S> {
-    /// Calls the lifecycle's heartbeat when it is due. A loop that stalled past several
-    /// beats beats once, not once per beat missed.
-    fn beat(&mut self, now: Instant) {
-        let (Some((interval, due)), Some(lifecycle)) = (self.heartbeat, self.lifecycle.as_mut())
-        else {
-            return;
-        };
-        if now >= due {
-            lifecycle.heartbeat();
-            self.heartbeat = Some((interval, later(now, interval)));
-        }
-    }
-}
-
-/// `at + after`, or a time far enough away when a configured duration is absurdly large
-/// (an `Instant` cannot hold it).
-fn later(at: Instant, after: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    at.checked_add(after.min(FAR)).unwrap_or(at)
 }

@@ -9,20 +9,20 @@
 use std::time::Instant;
 
 use log::{debug, warn};
-use mio::Token;
 
 use super::{EventLoop, LOG_TARGET};
 use crate::client::buffers::{self, Output};
 use crate::client::{CloseReason, OnDrained};
 use crate::codec::Codec;
 use crate::service::Service;
+use crate::tokens;
 
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// Writes `output` as far as the socket takes it and keeps the rest with the client;
     /// keeps its `WRITABLE` interest in step; resumes a paused client or completes a close
     /// as the output owed allows.
     pub(super) fn write_output(&mut self, key: usize, mut output: Output, now: Instant) {
-        let Some(client) = self.clients.get_mut(key) else {
+        let Some(client) = self.core.clients.get_mut(key) else {
             buffers::discard_output(output, &mut self.scratch);
             return;
         };
@@ -37,15 +37,11 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 return;
             }
         };
-        self.stats.total_net_output_bytes += sent as u64;
-        if sent > 0 && self.info.config.idle_timeout.is_some() {
-            // Written to is active too: keep the idle order in step with `last_active`.
-            self.clients.touch(key);
-        }
-        let Some(client) = self.clients.get_mut(key) else {
+        self.core.stats.total_net_output_bytes += sent as u64;
+        let Some(client) = self.core.clients.get_mut(key) else {
             return;
         };
-        if let Err(e) = client.sync_interest(self.poll.registry(), Token(key)) {
+        if let Err(e) = client.sync_interest(self.poll.registry(), tokens::client(key)) {
             warn!(target: LOG_TARGET, "reregistering failed, closing client={id} error={e}");
             self.close_now(key, CloseReason::Reset);
             return;
@@ -60,7 +56,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 OnDrained::Nothing => false,
             }
         } else {
-            client.resume_below(self.info.config.output_low_watermark)
+            client.resume_below(self.core.info.config.output_low_watermark)
         };
         if resumed {
             debug!(target: LOG_TARGET, "output drained, resuming reads client={id}");
@@ -71,7 +67,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// Writes what a client is owed (on a writable event, or after another client sent it
     /// something).
     pub(super) fn flush(&mut self, key: usize, now: Instant) {
-        let Some(client) = self.clients.get_mut(key) else {
+        let Some(client) = self.core.clients.get_mut(key) else {
             return;
         };
         if client.owed() == 0 {

@@ -84,7 +84,7 @@ enum TurnEnd {
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// Routes a client's readiness: write what it is owed, then read what it sent.
     pub(super) fn on_client_event(&mut self, key: usize, event: &Event, now: Instant) {
-        let Some(client) = self.clients.get(key) else {
+        let Some(client) = self.core.clients.get(key) else {
             // A token whose client closed earlier in this batch: a spurious event.
             return;
         };
@@ -105,7 +105,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             let short_read_drains = !(event.is_read_closed() || event.is_error());
             // Asked after the flush: writing may have ended a close (now lingering) or
             // the client itself.
-            match self.clients.get(key).map(|c| c.on_readable()) {
+            match self.core.clients.get(key).map(|c| c.on_readable()) {
                 Some(OnReadable::Serve) => self.serve(key, short_read_drains, now),
                 // Paused: the bytes wait in the socket until its output drains.
                 // Closing: no more requests are handled.
@@ -123,7 +123,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// `short_read_drains`: whether a short read may be taken as "nothing more to read"
     /// (true only when an event just reported plain readability).
     pub(super) fn serve(&mut self, key: usize, short_read_drains: bool, now: Instant) {
-        let Some(client) = self.clients.get_mut(key) else {
+        let Some(client) = self.core.clients.get_mut(key) else {
             return;
         };
         client.begin_turn(now);
@@ -135,11 +135,6 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             handled: 0,
             now,
         };
-        if self.info.config.idle_timeout.is_some() {
-            // Only the idle sweep reads the least-recently-active order; it must follow
-            // every update of `last_active`.
-            self.clients.touch(key);
-        }
         let end = self.read_and_handle(&mut turn, short_read_drains);
         self.end_turn(turn, end);
     }
@@ -159,13 +154,13 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             if let Some(end) = last_read {
                 return end;
             }
-            let Some(client) = self.clients.get_mut(turn.key) else {
+            let Some(client) = self.core.clients.get_mut(turn.key) else {
                 return TurnEnd::Stopped;
             };
             match client.read_into(&mut turn.input) {
                 Ok(0) => return TurnEnd::Eof,
                 Ok(n) => {
-                    self.stats.total_net_input_bytes += n as u64;
+                    self.core.stats.total_net_input_bytes += n as u64;
                     reads += 1;
                     if short && turn.input.was_short_read(n) {
                         // A short read empties the socket; edge-triggered polling reports
@@ -193,7 +188,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             now,
             ..
         } = turn;
-        match self.clients.get_mut(key) {
+        match self.core.clients.get_mut(key) {
             Some(client) => client.return_input(input, &mut self.scratch),
             None => buffers::discard_input(input, &mut self.scratch),
         }
@@ -202,14 +197,14 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         match end {
             TurnEnd::Drained | TurnEnd::Stopped => {}
             TurnEnd::Budget => {
-                if let Some(client) = self.clients.get_mut(key) {
+                if let Some(client) = self.core.clients.get_mut(key) {
                     client.set_read_pending();
                     self.ready.push(key);
                 }
             }
             TurnEnd::Eof => self.on_eof(key),
             TurnEnd::Failed(e) => {
-                if let Some(client) = self.clients.get(key) {
+                if let Some(client) = self.core.clients.get(key) {
                     debug!(target: LOG_TARGET, "read failed client={} error={e}", client.info.id);
                 }
                 self.close_now(key, CloseReason::Reset);
@@ -225,12 +220,12 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             if turn.input.buf.is_empty() {
                 return Progress::More;
             }
-            if turn.output.owed() > self.info.config.output_high_watermark {
+            if turn.output.owed() > self.core.info.config.output_high_watermark {
                 self.pause(key);
                 return Progress::Stop;
             }
             if turn.handled >= REQUESTS_PER_TURN {
-                self.stats.turns_yielded += 1;
+                self.core.stats.turns_yielded += 1;
                 return Progress::Yield;
             }
             // The request borrows the codec and the input; handle it inside this match
@@ -241,21 +236,13 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     .decode(turn.session, &mut turn.input.decode, turn.input.buf.data())
                 {
                     Ok(Decoded::Request(request, used)) => {
-                        self.stats.total_commands_processed += 1;
-                        if let Some(client) = self.clients.get_mut(key) {
+                        self.core.stats.total_commands_processed += 1;
+                        if let Some(client) = self.core.clients.get_mut(key) {
                             client.info.requests += 1;
                         }
                         let mark = turn.output.buf.len();
-                        let mut ctx = Context::new(
-                            &mut self.clients,
-                            key,
-                            &mut turn.output.buf,
-                            &mut self.effects,
-                            &self.info,
-                            &self.stats,
-                            turn.now,
-                        )
-                        .speaking(turn.session);
+                        let mut ctx =
+                            Context::new(&mut self.core, key, &mut turn.output.buf, turn.session);
                         let service = &mut self.service;
                         let panicked = panic::catch_unwind(AssertUnwindSafe(|| {
                             service.on_request(request, &mut ctx);
@@ -282,7 +269,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     turn.input.buf.consume(used);
                     if panicked {
                         turn.output.buf.truncate(mark);
-                        self.effects.close_current = None;
+                        self.core.effects.close_current = None;
                         let message = "internal error while handling the request";
                         if let Some(id) = self.close_for(turn, CloseReason::ServicePanic, &message)
                         {
@@ -293,8 +280,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         }
                         return Progress::Stop;
                     }
-                    if let Some(reason) = self.effects.close_current.take() {
-                        if let Some(client) = self.clients.get_mut(key) {
+                    if let Some(reason) = self.core.effects.close_current.take() {
+                        if let Some(client) = self.core.clients.get_mut(key) {
                             client.begin_close(reason);
                         }
                         return Progress::Stop;
@@ -302,22 +289,22 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 }
                 Step::Ignored(used) => turn.input.buf.consume(used),
                 Step::Incomplete => {
-                    if turn.input.buf.len() <= self.info.config.max_input_buffer {
+                    if turn.input.buf.len() <= self.core.info.config.max_input_buffer {
                         return Progress::More;
                     }
-                    self.stats.limit_disconnections += 1;
+                    self.core.stats.limit_disconnections += 1;
                     let message = "Protocol error: input buffer limit exceeded";
                     if let Some(id) = self.close_for(turn, CloseReason::Limit, &message) {
                         warn!(
                             target: LOG_TARGET,
                             "input buffer limit exceeded, closing client={id} limit={}",
-                            self.info.config.max_input_buffer
+                            self.core.info.config.max_input_buffer
                         );
                     }
                     return Progress::Stop;
                 }
                 Step::Invalid(e) => {
-                    self.stats.protocol_errors += 1;
+                    self.core.stats.protocol_errors += 1;
                     if let Some(id) = self.close_for(turn, CloseReason::ProtocolError, &e) {
                         warn!(target: LOG_TARGET, "protocol error client={id} error={e}");
                     }
@@ -338,57 +325,22 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         turn.input.buf.clear();
         turn.input.decode = C::DecodeState::default();
         C::encode_error(turn.session, message, &mut turn.output.buf);
-        let client = self.clients.get_mut(turn.key)?;
+        let client = self.core.clients.get_mut(turn.key)?;
         client.begin_close(reason);
         Some(client.info.id)
     }
 
     /// Stops reading a client whose responses pile up unread.
     fn pause(&mut self, key: usize) {
-        if let Some(client) = self.clients.get_mut(key)
+        if let Some(client) = self.core.clients.get_mut(key)
             && client.pause()
         {
-            self.stats.output_paused_clients += 1;
+            self.core.stats.output_paused_clients += 1;
             debug!(
                 target: LOG_TARGET,
                 "output above high watermark, pausing reads client={}",
                 client.info.id
             );
         }
-    }
-
-    /// Calls the service's `on_connect` for a client just accepted (a greeting may be
-    /// sent), then writes what it replied.
-    pub(super) fn greet(&mut self, key: usize, now: Instant) {
-        let Some(client) = self.clients.get_mut(key) else {
-            return;
-        };
-        let session = client.session;
-        let mut output = client.lend_output(&mut self.scratch);
-        let mut ctx = Context::new(
-            &mut self.clients,
-            key,
-            &mut output.buf,
-            &mut self.effects,
-            &self.info,
-            &self.stats,
-            now,
-        )
-        .speaking(session);
-        let service = &mut self.service;
-        if panic::catch_unwind(AssertUnwindSafe(|| service.on_connect(&mut ctx))).is_err() {
-            output.buf.clear();
-            self.effects.close_current = Some(CloseReason::ServicePanic);
-            if let Some(client) = self.clients.get(key) {
-                error!(target: LOG_TARGET, "service panicked in on_connect client={}", client.info.id);
-            }
-        }
-        if let Some(reason) = self.effects.close_current.take()
-            && let Some(client) = self.clients.get_mut(key)
-        {
-            client.begin_close(reason);
-        }
-        self.write_output(key, output, now);
-        self.apply_effects(now);
     }
 }

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use muxd::resp::{Framer, Value, encode_request};
 
+pub mod lines;
+
 /// How long any single wait in a test may take before it counts as a failure.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
