@@ -119,31 +119,28 @@ fn a_listener_flag_naming_an_inherited_socket_uses_it() {
 #[test]
 fn a_passed_descriptor_that_is_not_a_listening_socket_is_refused() {
     // A count that is not one: refused with a clear message.
-    let output = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "LISTEN_PID=$$ LISTEN_FDS=many exec {} --supervised no",
-            util::muxd_bin()
-        ))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_start("LISTEN_FDS=many", "");
     assert!(
         stderr.contains("socket activation: LISTEN_FDS=\"many\" is not a count"),
         "{stderr}"
     );
-
     // Descriptor 3 open on a regular file: refused, by number.
+    let stderr = refused_start("LISTEN_FDS=1", "3</dev/null");
+    assert!(stderr.contains("inherited descriptor 3"), "{stderr}");
+}
+
+/// Runs muxd from a shell that passes it `LISTEN_PID` (its own pid, kept by `exec`),
+/// `env` and the descriptors `redirect` opens; muxd must refuse to start. Its stderr.
+#[track_caller]
+fn refused_start(env: &str, redirect: &str) -> String {
     let output = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "LISTEN_PID=$$ LISTEN_FDS=1 exec {} --supervised no 3</dev/null",
+            "LISTEN_PID=$$ {env} exec {} --supervised no {redirect}",
             util::muxd_bin()
         ))
         .output()
         .unwrap();
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("inherited descriptor 3"), "{stderr}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

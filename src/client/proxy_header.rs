@@ -156,7 +156,10 @@ mod tests {
         assert!(matches!(c.read_proxy_header(false), HeaderStep::Wait));
         peer.write_all(b"PROXY TCP4 192.0.2.1 198.51.").unwrap();
         assert!(matches!(c.read_proxy_header(false), HeaderStep::Wait));
-        assert!(c.on_header_deadline().is_some(), "still awaiting its header");
+        assert!(
+            c.on_header_deadline().is_some(),
+            "still awaiting its header"
+        );
         peer.write_all(b"100.2 50220 6379\r\nPING\r\n").unwrap();
         assert!(matches!(
             c.read_proxy_header(false),

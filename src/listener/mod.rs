@@ -7,6 +7,11 @@
 //! file left by a crashed server is replaced, a path a live server answers on is refused, a
 //! path that is not a socket is never touched, and the file is removed when the listener
 //! is dropped (only if it is still the file this listener created).
+//!
+//! - `addr.rs`: [`ListenAddr`], where a master socket listens;
+//! - [`activation`]: sockets inherited from systemd (socket activation), adopted as they
+//!   are, their files never removed;
+//! - [`proxy`]: the PROXY protocol, which peers may send a header and the header itself.
 
 pub mod activation;
 mod addr;
