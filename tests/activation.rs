@@ -144,3 +144,18 @@ fn refused_start(env: &str, redirect: &str) -> String {
     assert!(!output.status.success());
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+#[test]
+fn an_inherited_ipv6_socket_is_served() {
+    if !require_tool("systemd-socket-activate") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let unix = work.path().join("activated.sock");
+    let tcp: SocketAddr = format!("[::1]:{}", free_port()).parse().unwrap();
+    let muxd = start_activated(tcp, &unix, &["--supervised", "no"]);
+    assert_eq!(muxd.ready[0], format!("tcp://{tcp}"));
+    let mut client = Client::tcp(tcp);
+    let info = util::parse_client_list(&client.cmd(&["CLIENT", "INFO"]).text()).remove(0);
+    assert_eq!(info["laddr"], tcp.to_string());
+}
