@@ -14,8 +14,13 @@
 //!  │                    only while something is; watermarks pause/resume   │
 //!  │ end of stream, QUIT, errors, idle, SIGTERM                            │
 //!  │                 ─► close.rs: write what is owed, linger, close        │
+//!  │ readable source ─► callbacks.rs: the service's own (UDP, pipe, …)     │
+//!  │ waker ───────────► callbacks.rs: what other threads queued through a  │
+//!  │                    ServerHandle (bounded), run in order               │
 //!  │ end of each turn ─► mod.rs: effects services asked for, deferred      │
-//!  │                     reads and accepts; timers.rs: deadlines that came │
+//!  │                     reads and accepts; timers.rs: the loop's          │
+//!  │                     deadlines that came (idle, linger, …), then the   │
+//!  │                     service's timers; poll sleeps until the next one  │
 //!  └───────────────────────────────────────────────────────────────────────┘
 //!  The handle (client/) decides what an event means for it: open, paused,
 //!  closing, lingering; the loop carries out what it decides.
@@ -55,24 +60,45 @@
 //! - [`stats`]: server-wide counters.
 //!
 //! # Embedding
-//! ```no_run
-//! use muxd::resp::{Args, RespCodec, Reply};
-//! use muxd::{Config, Context, Server, Service};
+//! A [`Codec`] turns bytes into requests and responses into bytes ([`resp::RespCodec`]
+//! is one; a line codec is a page); a [`Service`] handles each request with a
+//! [`Context`]: reply, the client's own state, other clients, timers. Then
+//! [`Server::bind`] the master sockets and [`Server::run`] the loop on a thread of yours;
+//! a [`ServerHandle`] reaches it from any other thread. `examples/` has a line echo
+//! server, a chat room, a RESP key-value store, a ticker fed by a timer and a thread,
+//! and a length-prefixed binary protocol.
 //!
-//! /// Answers every request with its number of arguments.
-//! struct CountArgs;
+//! ```
+//! use std::time::Duration;
+//! use muxd::resp::{Args, RespCodec, Reply};
+//! use muxd::{Config, Context, Server, ServerContext, Service};
+//!
+//! /// Answers every request with its number of arguments, and counts time.
+//! #[derive(Default)]
+//! struct CountArgs {
+//!     seconds: u64,
+//! }
 //!
 //! impl Service<RespCodec> for CountArgs {
 //!     type ClientState = ();
+//!
 //!     fn on_request(&mut self, request: Args<'_>, ctx: &mut Context<'_, RespCodec, Self>) {
 //!         ctx.reply(&Reply::Integer(request.len() as i64));
+//!     }
+//!
+//!     fn on_start(&mut self, ctx: &mut ServerContext<'_, RespCodec, Self>) {
+//!         ctx.every(Duration::from_secs(1), |count, _| count.seconds += 1);
 //!     }
 //! }
 //!
 //! let mut config = Config::default();
-//! config.listen.push("tcp://127.0.0.1:7000".parse()?);
-//! config.stop_on_signals = true;
-//! Server::bind(config, RespCodec::default(), CountArgs)?.run()?;
+//! config.listen.push("tcp://127.0.0.1:0".parse()?); // port 0: any free port
+//! // and as many more as you like: "tcp://[::1]:7000", "unix:///run/app.sock", ...
+//! let server = Server::bind(config, RespCodec::default(), CountArgs::default())?;
+//! println!("serving on {:?}", server.local_addrs());
+//! let handle = server.handle(); // Send + Clone: handle.stop() from any thread
+//! # handle.stop().unwrap(); // (here: stop at once)
+//! let count = server.run()?; // serves until stopped, then returns the service
 //! # Ok::<(), muxd::Error>(())
 //! ```
 

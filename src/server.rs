@@ -20,7 +20,7 @@ pub use crate::service::ServerHandle;
 /// A bound server, ready to [`run`](Server::run).
 ///
 /// # Examples
-/// ```no_run
+/// ```
 /// use muxd::resp::RespCodec;
 /// use muxd::commands::CommandService;
 /// use muxd::{Config, Server};
@@ -30,11 +30,10 @@ pub use crate::service::ServerHandle;
 /// let server = Server::bind(config, RespCodec::default(), CommandService::default())?;
 /// println!("serving on {}", server.local_addrs()[0]);
 /// let handle = server.handle();
-/// std::thread::spawn(move || {
-///     std::thread::sleep(std::time::Duration::from_secs(1));
-///     handle.stop();
-/// });
-/// server.run()?;
+/// let serving = std::thread::spawn(move || server.run());
+/// // ... then, from this thread or any other:
+/// handle.stop().expect("waking the loop");
+/// serving.join().expect("the loop's thread")?;
 /// # Ok::<(), muxd::Error>(())
 /// ```
 pub struct Server<C: Codec, S: Service<C>> {

@@ -13,9 +13,11 @@
 //! client's deadline is looked at about once per timeout, whatever its request rate.
 //!
 //! To add a per-client deadline of the loop (say, a handshake that must complete in
-//! time): a [`LoopTimer`] variant, armed with `arm_client` where it starts, cancelled
-//! with [`cancel_client`](EventLoop::cancel_client) where it is met, and a match arm in
-//! [`fire_client`](EventLoop::fire_client) that asks the handle what it means.
+//! time): a [`LoopTimer`] variant; [`arm_client`](EventLoop::arm_client) where it starts
+//! (keep the `TimerId` it returns where the condition is met, e.g. in the handle, and
+//! `self.deadlines.cancel(id)` there; or let it come and have the handle answer
+//! [`OnDeadline::Done`]); and a match arm in [`fire_client`](EventLoop::fire_client)
+//! that asks the handle what it means. The client's deadlines go with it.
 
 use std::time::{Duration, Instant};
 
@@ -66,12 +68,6 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         period: Duration,
     ) -> TimerId {
         self.deadlines.insert(at, period, Some(key), timer)
-    }
-
-    /// Cancels a client's deadline (the condition it waited for was met in time).
-    #[allow(dead_code)] // For the next per-client deadlines (see the module docs).
-    pub(super) fn cancel_client(&mut self, id: TimerId) {
-        self.deadlines.cancel(id);
     }
 
     /// Arms a new client's idle deadline, if there is an idle timeout.
