@@ -6,8 +6,12 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
+use muxd::listener::InheritedSocket;
+use muxd::listener::proxy::ProxyFrom;
 use muxd::resp::RespLimits;
 use muxd::{Config, ListenAddr};
+
+use crate::supervise::Supervised;
 
 /// TCP address served when neither `--tcp` nor `--unix` is given.
 pub const DEFAULT_TCP: &str = "127.0.0.1:7379";
@@ -16,7 +20,9 @@ pub const DEFAULT_UNIX: &str = "/tmp/muxd.sock";
 
 /// muxd: a RESP (Redis protocol) server multiplexing many clients on one thread with poll.
 ///
-/// With no --tcp and no --unix it listens on tcp://127.0.0.1:7379 and unix:///tmp/muxd.sock.
+/// With no --tcp and no --unix it listens on tcp://127.0.0.1:7379 and unix:///tmp/muxd.sock,
+/// or, started by systemd socket activation (LISTEN_FDS), on the sockets passed; a --tcp
+/// or --unix naming a passed socket's address uses that socket.
 /// Once every listener is bound it prints one line on stdout,
 /// `READY tcp://127.0.0.1:7379 unix:///tmp/muxd.sock` (the addresses actually bound, in
 /// flag order); logs go to stderr. SIGINT or SIGTERM stops it gracefully (a second one at
@@ -91,6 +97,22 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub requirepass_file: Option<PathBuf>,
 
+    /// Trust peers from this network (192.0.2.0/24, 2001:db8::/32, an address, or `unix`
+    /// for Unix-socket peers) to begin their connections with a PROXY protocol header (v1
+    /// or v2); theirs must, within --proxy-timeout, and a header from anyone else is a
+    /// protocol error. Repeatable.
+    #[arg(long, value_name = "CIDR", value_parser = parse_proxy_from)]
+    pub proxy_from: Vec<ProxyFrom>,
+
+    /// How long a trusted proxy has to send its complete PROXY header, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub proxy_timeout: f64,
+
+    /// Notify a supervisor: systemd's READY=1 once listening, STOPPING=1 on shutdown,
+    /// WATCHDOG=1 when its watchdog is on. `auto` notifies when NOTIFY_SOCKET is set.
+    #[arg(long, value_name = "MODE", value_enum, default_value = "auto")]
+    pub supervised: Supervised,
+
     /// More logging: -v debug (connects, disconnects), -vv trace (every event).
     #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -154,8 +176,13 @@ impl Cli {
         Ok(Some(password))
     }
 
-    /// The server configuration, listeners in `order`.
-    pub fn config(&self, order: &[ListenOrder]) -> anyhow::Result<Config> {
+    /// The server configuration, listeners in `order`, with the sockets a supervisor
+    /// passed (socket activation).
+    pub fn config(
+        &self,
+        order: &[ListenOrder],
+        inherited: Vec<InheritedSocket>,
+    ) -> anyhow::Result<Config> {
         let mut config = Config::default();
         for item in order {
             let addr = match *item {
@@ -169,16 +196,20 @@ impl Cli {
             };
             config.listen.push(addr);
         }
-        if config.listen.is_empty() {
+        if config.listen.is_empty() && inherited.is_empty() {
             config.listen.push(ListenAddr::tcp(DEFAULT_TCP)?);
             config.listen.push(ListenAddr::unix(DEFAULT_UNIX));
         }
         let Ok(shutdown_timeout) = Duration::try_from_secs_f64(self.shutdown_timeout) else {
             bail!("--shutdown-timeout must be a non-negative number of seconds");
         };
+        let Ok(proxy_timeout) = Duration::try_from_secs_f64(self.proxy_timeout) else {
+            bail!("--proxy-timeout must be a non-negative number of seconds");
+        };
         if self.output_low_watermark > self.output_high_watermark {
             bail!("--output-low-watermark must not be above --output-high-watermark");
         }
+        config.inherited = inherited;
         config.unix_mode = self.unix_mode;
         config.backlog = self.backlog;
         config.max_clients = self.max_clients;
@@ -188,6 +219,8 @@ impl Cli {
         config.output_low_watermark = self.output_low_watermark;
         config.shutdown_timeout = shutdown_timeout;
         config.stop_on_signals = true;
+        config.proxy_from = self.proxy_from.clone();
+        config.proxy_timeout = proxy_timeout;
         Ok(config)
     }
 }
@@ -221,6 +254,10 @@ fn read_password_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
         );
     }
     Ok(bytes)
+}
+
+fn parse_proxy_from(text: &str) -> Result<ProxyFrom, String> {
+    text.parse().map_err(|e: muxd::Error| e.to_string())
 }
 
 fn parse_mode(text: &str) -> Result<u32, String> {

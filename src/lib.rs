@@ -34,14 +34,18 @@
 //! - [`server`]: bind and run ([`Server`]);
 //! - [`config`]: what a server is told ([`Config`]) and knows once bound ([`ServerInfo`]);
 //! - [`fd_limit`]: the open-file limit, which bounds the number of clients;
+//! - [`lifecycle`]: hooks a process supervisor hangs on (shutdown begins, heartbeat);
 //! - `event_loop`: the loop itself (private), one room per phase: `accept`, `serve`,
-//!   `output`, `close`, `timers` for its deadlines (idle, linger, accept retry, stop),
-//!   and `callbacks` for the service's code outside requests (hooks, its timers, its
-//!   sources, what other threads send);
+//!   `output`, `close`, `proxy` (a connection's PROXY header before it is served),
+//!   `timers` for its deadlines (idle, linger, accept retry, stop, PROXY header,
+//!   heartbeat), and `callbacks` for the service's code outside requests (hooks, its
+//!   timers, its sources, what other threads send);
 //! - `tokens` (private): the poll token space (clients, the service's sources, master
 //!   sockets, signal pipe, waker);
 //! - `deadlines` (private): the deadline heap every timer lives in;
-//! - [`listener`]: master sockets, TCP and Unix, and the life of socket files;
+//! - [`listener`]: master sockets, TCP and Unix, the life of socket files, sockets
+//!   inherited from systemd (`listener::activation`) and the PROXY protocol
+//!   (`listener::proxy`);
 //! - [`client_table`]: the table of client handles, and the read-only view services get;
 //! - [`client`]: one client handle: its state machine, the buffers lent to it for a turn,
 //!   its [`ClientId`], [`ClientInfo`] and [`CloseReason`]s;
@@ -115,6 +119,7 @@ mod deadlines;
 mod error;
 mod event_loop;
 pub mod fd_limit;
+pub mod lifecycle;
 pub mod listener;
 /// The `mio` the loop is built on, for registering sources of a service's own
 /// ([`ServerContext::register`]) with the same version.
@@ -131,6 +136,7 @@ pub use client_table::{ClientEntry, Clients};
 pub use codec::{Codec, Decoded};
 pub use config::{Config, ServerInfo};
 pub use error::{Error, ErrorKind};
+pub use lifecycle::Lifecycle;
 pub use listener::{ListenAddr, ListenerInfo, ListenerKind};
 pub use server::Server;
 pub use service::{

@@ -5,8 +5,10 @@
 //! `id= addr= laddr= fd= kind= name= age= idle= flags= cmds= in= out= qbuf= obuf=`, plus
 //! `uid= gid= pid=` for a Unix peer (from `SO_PEERCRED`), and last, where Redis 7.2 has
 //! them, `resp= lib-name= lib-ver=`. A Unix peer's `addr` and `laddr` are the socket path
-//! followed by `:0`, as Redis writes them. `CLIENT INFO` and `CLIENT LIST` are verbatim
-//! text in RESP3, as in Redis.
+//! followed by `:0`, as Redis writes them. For a client behind a proxy that sent a PROXY
+//! header, `addr` and `laddr` are the addresses the header gave (what `CLIENT KILL
+//! ADDR`/`LADDR` match too), and `proxy=` is the proxy's own address. `CLIENT INFO` and
+//! `CLIENT LIST` are verbatim text in RESP3, as in Redis.
 
 use std::collections::HashSet;
 use std::fmt::Write;
@@ -297,16 +299,33 @@ fn kill_matches(filter: &KillFilter, entry: &Entry<'_>) -> bool {
             .is_none_or(|a| a.as_slice() == local_addr(info).as_bytes())
 }
 
-/// `127.0.0.1:50412`, or `<socket path>:0` for a Unix peer.
+/// The client's address: the source a PROXY header gave, else the connection's peer.
 pub(crate) fn peer_addr(info: &ClientInfo) -> String {
+    match info.proxied() {
+        Some(proxied) => proxied.source.to_string(),
+        None => connection_peer(info),
+    }
+}
+
+/// The address the client connected to: the destination a PROXY header gave, else the
+/// master socket that accepted it.
+fn local_addr(info: &ClientInfo) -> String {
+    match info.proxied() {
+        Some(proxied) => proxied.destination.to_string(),
+        None => listener_addr(info),
+    }
+}
+
+/// The connection's own peer: `127.0.0.1:50412`, or `<socket path>:0` for a Unix peer.
+fn connection_peer(info: &ClientInfo) -> String {
     match info.peer() {
         Peer::Tcp(addr) => addr.to_string(),
-        Peer::Unix(_) => local_addr(info),
+        Peer::Unix(_) => listener_addr(info),
     }
 }
 
 /// The address of the master socket that accepted the client.
-fn local_addr(info: &ClientInfo) -> String {
+fn listener_addr(info: &ClientInfo) -> String {
     match &info.listener().addr {
         ListenAddr::Tcp(addr) => addr.to_string(),
         ListenAddr::Unix(path) => format!("{}:0", path.display()),
@@ -348,6 +367,9 @@ pub(crate) fn client_line(entry: &Entry<'_>, now: Instant) -> String {
     );
     if let Peer::Unix(Some(cred)) = info.peer() {
         let _ = write!(line, " uid={} gid={} pid={}", cred.uid, cred.gid, cred.pid);
+    }
+    if info.proxied().is_some() {
+        let _ = write!(line, " proxy={}", connection_peer(info));
     }
     let _ = write!(
         line,

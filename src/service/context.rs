@@ -100,7 +100,7 @@ impl<'a, C: Codec, S: Service<C>> Context<'a, C, S> {
     pub fn set_name(&mut self, name: Option<&str>) {
         let key = self.key();
         if let Some(client) = self.server.core.clients.get_mut(key) {
-            client.info.name = name.map(Box::from);
+            client.info.set_name(name);
         }
     }
 

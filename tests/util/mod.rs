@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod haproxy;
+pub mod notify;
 pub mod redis_server;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -44,6 +46,12 @@ impl Muxd {
     /// Starts muxd on `127.0.0.1:0` and `<tempdir>/muxd.sock`, plus `extra` flags.
     #[track_caller]
     pub fn start(extra: &[&str]) -> Muxd {
+        Muxd::start_adjusted(extra, |_| {})
+    }
+
+    /// Like [`start`](Muxd::start), letting the caller adjust the command (environment).
+    #[track_caller]
+    pub fn start_adjusted(extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Muxd {
         let dir = tempfile::tempdir().expect("temp dir");
         let sock = dir.path().join("muxd.sock");
         let mut args: Vec<String> = vec![
@@ -53,7 +61,7 @@ impl Muxd {
             sock.display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Muxd::start_args(dir, args)
+        Muxd::start_command(dir, args, adjust)
     }
 
     /// Starts muxd with exactly `args`, waiting for its READY line.
@@ -70,7 +78,26 @@ impl Muxd {
         args: Vec<String>,
         adjust: impl FnOnce(&mut Command),
     ) -> Muxd {
-        let mut command = Command::new(muxd_bin());
+        Muxd::start_via(dir, &[], args, adjust)
+    }
+
+    /// Like [`start_command`](Muxd::start_command), run by `wrapper` (a program and its
+    /// arguments, such as `systemd-socket-activate -l ADDR`) that execs muxd in its place.
+    #[track_caller]
+    pub fn start_via(
+        dir: tempfile::TempDir,
+        wrapper: &[String],
+        args: Vec<String>,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Muxd {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(muxd_bin());
+                command
+            }
+            None => Command::new(muxd_bin()),
+        };
         command
             .args(&args)
             .stdin(Stdio::null())
@@ -251,6 +278,16 @@ pub fn collect_lines(
             line.clear();
         }
     });
+}
+
+/// A TCP port nobody listens on right now, for tools that cannot bind port 0 themselves
+/// (`systemd-socket-activate`, a config file). Another process may take it meanwhile:
+/// rare on loopback, and the test then fails at bind with a clear message.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// Runs `muxd` with `args` and expects it to exit without printing READY.
