@@ -1,4 +1,4 @@
-//! RESP2 codec micro-benchmarks: decoding requests and encoding replies, through the
+//! RESP codec micro-benchmarks: decoding requests and encoding replies (RESP2 and RESP3),
 //! public API only (`RespCodec` as a `Codec`, `Reply`).
 //!
 //! `cargo bench --bench codec` (add `-- --quick` for a short run).
@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use muxd::resp::{Reply, RespCodec, RespDecodeState, encode_request};
+use muxd::resp::{Protocol, Reply, RespCodec, RespDecodeState, RespSession, encode_request};
 use muxd::{Codec, Decoded};
 
 const PING_INLINE: &[u8] = b"PING\r\n";
@@ -26,7 +26,7 @@ fn decode_all(codec: &mut RespCodec, state: &mut RespDecodeState, input: &[u8]) 
     let mut pos = 0;
     let mut requests = 0;
     while pos < input.len() {
-        match codec.decode((), state, &input[pos..]) {
+        match codec.decode(RespSession::default(), state, &input[pos..]) {
             Ok(Decoded::Request(args, used)) => {
                 black_box(args.command());
                 requests += 1;
@@ -79,7 +79,7 @@ fn decode(c: &mut Criterion) {
             let mut end = chunk;
             loop {
                 let seen = &input[..end.min(input.len())];
-                match codec.decode((), &mut state, black_box(seen)) {
+                match codec.decode(RespSession::default(), &mut state, black_box(seen)) {
                     Ok(Decoded::Request(args, used)) => {
                         assert_eq!(used, input.len());
                         break black_box(args.len());
@@ -99,22 +99,56 @@ fn encode(c: &mut Criterion) {
     let small = [b'v'; 16];
     let big = vec![b'v'; BIG];
 
-    let cases: [(&str, Reply<'_>, Throughput); 4] = [
-        ("simple", Reply::PONG, Throughput::Elements(1)),
+    let resp3 = RespSession {
+        protocol: Protocol::Resp3,
+        ..RespSession::default()
+    };
+    let pairs = [(Reply::Bulk(b"proto"), Reply::Integer(3))];
+    let cases: [(&str, Reply<'_>, RespSession, Throughput); 7] = [
+        (
+            "simple",
+            Reply::PONG,
+            RespSession::default(),
+            Throughput::Elements(1),
+        ),
+        ("simple_resp3", Reply::PONG, resp3, Throughput::Elements(1)),
         (
             "integer",
             Reply::Integer(1_234_567),
+            RespSession::default(),
             Throughput::Elements(1),
         ),
-        ("bulk_16", Reply::Bulk(&small), Throughput::Elements(1)),
-        ("bulk_16k", Reply::Bulk(&big), Throughput::Bytes(BIG as u64)),
+        (
+            "bulk_16",
+            Reply::Bulk(&small),
+            RespSession::default(),
+            Throughput::Elements(1),
+        ),
+        (
+            "bulk_16k",
+            Reply::Bulk(&big),
+            RespSession::default(),
+            Throughput::Bytes(BIG as u64),
+        ),
+        (
+            "map_resp2",
+            Reply::Map(&pairs),
+            RespSession::default(),
+            Throughput::Elements(1),
+        ),
+        (
+            "map_resp3",
+            Reply::Map(&pairs),
+            resp3,
+            Throughput::Elements(1),
+        ),
     ];
-    for (name, reply, throughput) in cases {
+    for (name, reply, session, throughput) in cases {
         group.throughput(throughput);
         group.bench_function(name, |b| {
             b.iter(|| {
                 out.clear();
-                RespCodec::encode((), black_box(&reply), &mut out);
+                RespCodec::encode(session, black_box(&reply), &mut out);
                 black_box(out.len())
             })
         });

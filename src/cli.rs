@@ -6,8 +6,12 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
+use muxd::listener::InheritedSocket;
+use muxd::listener::proxy::ProxyFrom;
 use muxd::resp::RespLimits;
 use muxd::{Config, ListenAddr};
+
+use crate::supervise::Supervised;
 
 /// TCP address served when neither `--tcp` nor `--unix` is given.
 pub const DEFAULT_TCP: &str = "127.0.0.1:7379";
@@ -16,7 +20,9 @@ pub const DEFAULT_UNIX: &str = "/tmp/muxd.sock";
 
 /// muxd: a RESP (Redis protocol) server multiplexing many clients on one thread with poll.
 ///
-/// With no --tcp and no --unix it listens on tcp://127.0.0.1:7379 and unix:///tmp/muxd.sock.
+/// With no --tcp and no --unix it listens on tcp://127.0.0.1:7379 and unix:///tmp/muxd.sock,
+/// or, started by systemd socket activation (LISTEN_FDS), on the sockets passed; a --tcp
+/// or --unix naming a passed socket's address uses that socket.
 /// Once every listener is bound it prints one line on stdout,
 /// `READY tcp://127.0.0.1:7379 unix:///tmp/muxd.sock` (the addresses actually bound, in
 /// flag order); logs go to stderr. SIGINT or SIGTERM stops it gracefully (a second one at
@@ -79,6 +85,34 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub backlog: i32,
 
+    /// Require clients to authenticate with this password (AUTH PASS, AUTH default PASS,
+    /// HELLO 3 AUTH default PASS), over TCP and Unix sockets alike. Visible in `ps`: prefer
+    /// --requirepass-file.
+    #[arg(long, value_name = "PASS", conflicts_with = "requirepass_file")]
+    pub requirepass: Option<String>,
+
+    /// Read the password clients must give from PATH (one trailing newline is stripped),
+    /// which keeps it out of `ps` and shell history. Make the file readable by muxd's user
+    /// only.
+    #[arg(long, value_name = "PATH")]
+    pub requirepass_file: Option<PathBuf>,
+
+    /// Trust peers from this network (192.0.2.0/24, 2001:db8::/32, an address, or `unix`
+    /// for Unix-socket peers) to begin their connections with a PROXY protocol header (v1
+    /// or v2); theirs must, within --proxy-timeout, and a header from anyone else is a
+    /// protocol error. Repeatable.
+    #[arg(long, value_name = "CIDR", value_parser = parse_proxy_from)]
+    pub proxy_from: Vec<ProxyFrom>,
+
+    /// How long a trusted proxy has to send its complete PROXY header, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub proxy_timeout: f64,
+
+    /// Notify a supervisor: systemd's READY=1 once listening, STOPPING=1 on shutdown,
+    /// WATCHDOG=1 when its watchdog is on. `auto` notifies when NOTIFY_SOCKET is set.
+    #[arg(long, value_name = "MODE", value_enum, default_value = "auto")]
+    pub supervised: Supervised,
+
     /// More logging: -v debug (connects, disconnects), -vv trace (every event).
     #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -128,8 +162,27 @@ impl Cli {
         }
     }
 
-    /// The server configuration, listeners in `order`.
-    pub fn config(&self, order: &[ListenOrder]) -> anyhow::Result<Config> {
+    /// The password clients must give, from `--requirepass` or `--requirepass-file`.
+    pub fn password(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let password = match (&self.requirepass, &self.requirepass_file) {
+            (Some(text), _) => text.as_bytes().to_vec(),
+            (None, Some(path)) => read_password_file(path)
+                .with_context(|| format!("--requirepass-file {}", path.display()))?,
+            (None, None) => return Ok(None),
+        };
+        if password.is_empty() {
+            bail!("the password is empty (give a non-empty --requirepass or file)");
+        }
+        Ok(Some(password))
+    }
+
+    /// The server configuration, listeners in `order`, with the sockets a supervisor
+    /// passed (socket activation).
+    pub fn config(
+        &self,
+        order: &[ListenOrder],
+        inherited: Vec<InheritedSocket>,
+    ) -> anyhow::Result<Config> {
         let mut config = Config::default();
         for item in order {
             let addr = match *item {
@@ -143,16 +196,20 @@ impl Cli {
             };
             config.listen.push(addr);
         }
-        if config.listen.is_empty() {
+        if config.listen.is_empty() && inherited.is_empty() {
             config.listen.push(ListenAddr::tcp(DEFAULT_TCP)?);
             config.listen.push(ListenAddr::unix(DEFAULT_UNIX));
         }
         let Ok(shutdown_timeout) = Duration::try_from_secs_f64(self.shutdown_timeout) else {
             bail!("--shutdown-timeout must be a non-negative number of seconds");
         };
+        let Ok(proxy_timeout) = Duration::try_from_secs_f64(self.proxy_timeout) else {
+            bail!("--proxy-timeout must be a non-negative number of seconds");
+        };
         if self.output_low_watermark > self.output_high_watermark {
             bail!("--output-low-watermark must not be above --output-high-watermark");
         }
+        config.inherited = inherited;
         config.unix_mode = self.unix_mode;
         config.backlog = self.backlog;
         config.max_clients = self.max_clients;
@@ -162,6 +219,8 @@ impl Cli {
         config.output_low_watermark = self.output_low_watermark;
         config.shutdown_timeout = shutdown_timeout;
         config.stop_on_signals = true;
+        config.proxy_from = self.proxy_from.clone();
+        config.proxy_timeout = proxy_timeout;
         Ok(config)
     }
 }
@@ -173,6 +232,32 @@ pub enum ListenOrder {
     Tcp(usize),
     /// The n-th `--unix`.
     Unix(usize),
+}
+
+/// The file's bytes, less one trailing `\n` (or `\r\n`), as an editor or `echo` leaves.
+fn read_password_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut bytes = std::fs::read(path)?;
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        log::warn!(
+            "password file is readable by other users path={} mode={:o}",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        );
+    }
+    Ok(bytes)
+}
+
+fn parse_proxy_from(text: &str) -> Result<ProxyFrom, String> {
+    text.parse().map_err(|e: muxd::Error| e.to_string())
 }
 
 fn parse_mode(text: &str) -> Result<u32, String> {
@@ -224,6 +309,32 @@ mod tests {
         assert_eq!(parse_mode("0o660"), Ok(0o660));
         assert!(parse_mode("800").is_err());
         assert!(parse_mode("7777").is_err());
+    }
+
+    #[test]
+    fn password_file_loses_one_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        for (content, expected) in [
+            (&b"s3cret\n"[..], &b"s3cret"[..]),
+            (b"s3cret\r\n", b"s3cret"),
+            (b"s3cret", b"s3cret"),
+            (b"two words \n\n", b"two words \n"),
+        ] {
+            let path = dir.path().join("pw");
+            std::fs::write(&path, content).unwrap();
+            assert_eq!(read_password_file(&path).unwrap(), expected);
+        }
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "\n").unwrap();
+        let cli = Cli::try_parse_from(["muxd", "--requirepass-file", path.to_str().unwrap()]);
+        let e = cli.unwrap().password().unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
+        let cli = Cli::try_parse_from(["muxd", "--requirepass-file", "/nonexistent/pw"]);
+        let e = format!("{:#}", cli.unwrap().password().unwrap_err());
+        assert!(e.contains("--requirepass-file /nonexistent/pw"), "{e}");
+        assert!(
+            Cli::try_parse_from(["muxd", "--requirepass", "a", "--requirepass-file", "b"]).is_err()
+        );
     }
 
     #[test]

@@ -184,7 +184,7 @@ impl<'a, C: Codec, S> ClientEntry<'a, C, S> {
             fd: client.stream.as_raw_fd(),
             input_buffered: client.input_len(),
             output_buffered: client.owed(),
-            closing: !client.is_open(),
+            closing: client.closing_reason().is_some(),
             subscriptions,
             memory: client.memory(),
         }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::fd_limit;
-use crate::listener::{ListenAddr, ListenerInfo};
+use crate::listener::proxy::ProxyFrom;
+use crate::listener::{InheritedSocket, ListenAddr, ListenerInfo};
 
 /// How a server listens and what it tolerates.
 ///
@@ -14,8 +15,14 @@ use crate::listener::{ListenAddr, ListenerInfo};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// Master sockets to create, in order. At least one is required.
+    /// Master sockets to create, in order. At least one is required, here or in
+    /// `inherited`.
     pub listen: Vec<ListenAddr>,
+    /// Listening sockets inherited from a supervisor
+    /// ([`take_from_env`](crate::listener::activation::take_from_env)). A `listen` address
+    /// equal to one's address uses it instead of binding; with `listen` empty, every one is
+    /// served. Taken by the server when it binds.
+    pub inherited: Vec<InheritedSocket>,
     /// Permission bits for Unix socket files. Default `0o600`: only the owner may connect.
     pub unix_mode: u32,
     /// Length of each master socket's queue of connections not yet accepted.
@@ -47,6 +54,12 @@ pub struct Config {
     pub max_client_memory: Option<usize>,
     /// Stop gracefully on `SIGINT` and `SIGTERM` (a second signal stops at once).
     pub stop_on_signals: bool,
+    /// Peers trusted to begin their connections with a PROXY protocol header (v1 or v2),
+    /// which must then come within `proxy_timeout`. When any is set, a header from any
+    /// other peer is a protocol error.
+    pub proxy_from: Vec<ProxyFrom>,
+    /// How long a trusted proxy has to send its complete header.
+    pub proxy_timeout: Duration,
     /// Most messages other threads may have waiting for the loop
     /// ([`ServerHandle`](crate::ServerHandle)); past it their sends wait or fail. At
     /// least 1.
@@ -85,6 +98,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             listen: Vec::new(),
+            inherited: Vec::new(),
             unix_mode: 0o600,
             backlog: 1024,
             max_clients: None,
@@ -96,6 +110,8 @@ impl Default for Config {
             pubsub_output_limit: OutputLimit::default(),
             max_client_memory: None,
             stop_on_signals: false,
+            proxy_from: Vec::new(),
+            proxy_timeout: Duration::from_secs(5),
             queue_capacity: 1024,
         }
     }

@@ -34,6 +34,8 @@ pub enum ErrorKind {
     Poll,
     /// The configuration is inconsistent (for example no listener at all).
     Config,
+    /// Sockets handed over by a supervisor (socket activation) cannot be used.
+    Activation,
 }
 
 #[derive(Debug)]
@@ -59,6 +61,9 @@ enum Kind {
     Config {
         reason: String,
     },
+    Activation {
+        reason: String,
+    },
 }
 
 impl Error {
@@ -71,6 +76,7 @@ impl Error {
             Kind::NotASocket { .. } => ErrorKind::NotASocket,
             Kind::Poll { .. } => ErrorKind::Poll,
             Kind::Config { .. } => ErrorKind::Config,
+            Kind::Activation { .. } => ErrorKind::Activation,
         }
     }
 
@@ -110,6 +116,12 @@ impl Error {
         }
     }
 
+    pub(crate) fn activation(reason: String) -> Error {
+        Error {
+            kind: Kind::Activation { reason },
+        }
+    }
+
     pub(crate) fn config(reason: impl Into<String>) -> Error {
         Error {
             kind: Kind::Config {
@@ -138,6 +150,7 @@ impl fmt::Display for Error {
             ),
             Kind::Poll { what, source } => write!(f, "{what} failed: {source}"),
             Kind::Config { reason } => write!(f, "invalid configuration: {reason}"),
+            Kind::Activation { reason } => write!(f, "socket activation: {reason}"),
         }
     }
 }

@@ -16,8 +16,13 @@
 //!  │                each written once (writev) at the end of the turn      │
 //!  │ end of stream, QUIT, errors, idle, SIGTERM                            │
 //!  │                 ─► close.rs: write what is owed, linger, close        │
+//!  │ readable source ─► callbacks.rs: the service's own (UDP, pipe, …)     │
+//!  │ waker ───────────► callbacks.rs: what other threads queued through a  │
+//!  │                    ServerHandle (bounded), run in order               │
 //!  │ end of each turn ─► mod.rs: effects services asked for, deferred      │
-//!  │                     reads and accepts; timers.rs: deadlines that came │
+//!  │                     reads and accepts; timers.rs: the loop's          │
+//!  │                     deadlines that came (idle, linger, …), then the   │
+//!  │                     service's timers; poll sleeps until the next one  │
 //!  └───────────────────────────────────────────────────────────────────────┘
 //!  The handle (client/) decides what an event means for it: open, paused,
 //!  closing, lingering; the loop carries out what it decides.
@@ -31,20 +36,24 @@
 //! - [`server`]: bind and run ([`Server`]);
 //! - [`config`]: what a server is told ([`Config`]) and knows once bound ([`ServerInfo`]);
 //! - [`fd_limit`]: the open-file limit, which bounds the number of clients;
+//! - [`lifecycle`]: hooks a process supervisor hangs on (shutdown begins, heartbeat);
 //! - `event_loop`: the loop itself (private), one room per phase: `accept`, `serve`,
-//!   `output`, `close`, `timers` for its deadlines (idle, linger, accept retry, stop),
-//!   and `callbacks` for the service's code outside requests (hooks, its timers, its
-//!   sources, what other threads send);
+//!   `output`, `close`, `proxy` (a connection's PROXY header before it is served),
+//!   `timers` for its deadlines (idle, linger, accept retry, stop, PROXY header,
+//!   heartbeat), and `callbacks` for the service's code outside requests (hooks, its
+//!   timers, its sources, what other threads send);
 //! - `tokens` (private): the poll token space (clients, the service's sources, master
 //!   sockets, signal pipe, waker);
 //! - `deadlines` (private): the deadline heap every timer lives in;
-//! - [`listener`]: master sockets, TCP and Unix, and the life of socket files;
+//! - [`listener`]: master sockets, TCP and Unix, the life of socket files, sockets
+//!   inherited from systemd (`listener::activation`) and the PROXY protocol
+//!   (`listener::proxy`);
 //! - [`client_table`]: the table of client handles, and the read-only view services get;
 //! - [`client`]: one client handle: its state machine, the buffers lent to it for a turn,
 //!   its [`ClientId`], [`ClientInfo`] and [`CloseReason`]s;
 //! - [`buffer`]: the input buffer a connection's bytes are read into and parsed from;
 //! - [`codec`]: the [`Codec`] trait: bytes to requests, responses to bytes;
-//! - [`resp`]: RESP2, the Redis protocol, as a codec, and its client side
+//! - [`resp`]: RESP2 and RESP3, the Redis protocol, as a codec, and its client side
 //!   ([`resp::client`]: request encoder, reply framer, reply values);
 //! - [`service`]: the [`Service`] trait, the [`Context`] it works through for one client
 //!   and the [`ServerContext`] for the whole server (timers, other clients, stopping),
@@ -55,24 +64,45 @@
 //! - [`stats`]: server-wide counters.
 //!
 //! # Embedding
-//! ```no_run
-//! use muxd::resp::{Args, RespCodec, Reply};
-//! use muxd::{Config, Context, Server, Service};
+//! A [`Codec`] turns bytes into requests and responses into bytes ([`resp::RespCodec`]
+//! is one; a line codec is a page); a [`Service`] handles each request with a
+//! [`Context`]: reply, the client's own state, other clients, timers. Then
+//! [`Server::bind`] the master sockets and [`Server::run`] the loop on a thread of yours;
+//! a [`ServerHandle`] reaches it from any other thread. `examples/` has a line echo
+//! server, a chat room, a RESP key-value store, a ticker fed by a timer and a thread,
+//! and a length-prefixed binary protocol.
 //!
-//! /// Answers every request with its number of arguments.
-//! struct CountArgs;
+//! ```
+//! use std::time::Duration;
+//! use muxd::resp::{Args, RespCodec, Reply};
+//! use muxd::{Config, Context, Server, ServerContext, Service};
+//!
+//! /// Answers every request with its number of arguments, and counts time.
+//! #[derive(Default)]
+//! struct CountArgs {
+//!     seconds: u64,
+//! }
 //!
 //! impl Service<RespCodec> for CountArgs {
 //!     type ClientState = ();
+//!
 //!     fn on_request(&mut self, request: Args<'_>, ctx: &mut Context<'_, RespCodec, Self>) {
 //!         ctx.reply(&Reply::Integer(request.len() as i64));
+//!     }
+//!
+//!     fn on_start(&mut self, ctx: &mut ServerContext<'_, RespCodec, Self>) {
+//!         ctx.every(Duration::from_secs(1), |count, _| count.seconds += 1);
 //!     }
 //! }
 //!
 //! let mut config = Config::default();
-//! config.listen.push("tcp://127.0.0.1:7000".parse()?);
-//! config.stop_on_signals = true;
-//! Server::bind(config, RespCodec::default(), CountArgs)?.run()?;
+//! config.listen.push("tcp://127.0.0.1:0".parse()?); // port 0: any free port
+//! // and as many more as you like: "tcp://[::1]:7000", "unix:///run/app.sock", ...
+//! let server = Server::bind(config, RespCodec::default(), CountArgs::default())?;
+//! println!("serving on {:?}", server.local_addrs());
+//! let handle = server.handle(); // Send + Clone: handle.stop() from any thread
+//! # handle.stop().unwrap(); // (here: stop at once)
+//! let count = server.run()?; // serves until stopped, then returns the service
 //! # Ok::<(), muxd::Error>(())
 //! ```
 
@@ -93,6 +123,7 @@ mod deadlines;
 mod error;
 mod event_loop;
 pub mod fd_limit;
+pub mod lifecycle;
 pub mod listener;
 pub mod pubsub;
 /// The `mio` the loop is built on, for registering sources of a service's own
@@ -110,6 +141,7 @@ pub use client_table::{ClientEntry, Clients};
 pub use codec::{Codec, Decoded};
 pub use config::{Config, ServerInfo};
 pub use error::{Error, ErrorKind};
+pub use lifecycle::Lifecycle;
 pub use listener::{ListenAddr, ListenerInfo, ListenerKind};
 pub use server::Server;
 pub use service::{

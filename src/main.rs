@@ -1,8 +1,10 @@
 //! The `muxd` daemon: parses the command line, binds the master sockets, prints the
-//! `READY` line and runs the loop with the RESP command set until SIGINT or SIGTERM.
+//! `READY` line (and tells systemd, when supervised) and runs the loop with the RESP
+//! command set until SIGINT or SIGTERM.
 //! Errors get their context here, at the edge; the library's are typed.
 
 mod cli;
+mod supervise;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,11 +12,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use log::{error, info, warn};
 
-use muxd::Server;
 use muxd::commands::CommandService;
 use muxd::config::RESERVED_FDS;
 use muxd::fd_limit;
+use muxd::listener::InheritedSocket;
 use muxd::resp::RespCodec;
+use muxd::{ListenAddr, Server};
 
 fn main() -> ExitCode {
     keep_large_buffers_out_of_the_heap();
@@ -23,7 +26,13 @@ fn main() -> ExitCode {
         .filter_level(cli.log_level())
         .parse_env("RUST_LOG")
         .init();
-    match run(&cli, &order) {
+    // SAFETY: no other thread exists yet, and nothing in this process has taken the
+    // descriptors a supervisor passed (from 3 on).
+    let inherited = unsafe { muxd::listener::activation::take_from_env() };
+    match inherited
+        .context("muxd could not start")
+        .and_then(|inherited| run(&cli, &order, inherited))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
@@ -33,20 +42,34 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &cli::Cli, order: &[cli::ListenOrder]) -> anyhow::Result<()> {
-    let mut config = cli.config(order)?;
+fn run(
+    cli: &cli::Cli,
+    order: &[cli::ListenOrder],
+    inherited: Vec<InheritedSocket>,
+) -> anyhow::Result<()> {
+    let mut config = cli.config(order, inherited)?;
     if let Some(wanted) = config.max_clients {
         config.max_clients = Some(fit_max_clients(wanted));
     }
     let limits = cli.limits();
-    let server = Server::bind(config, RespCodec::new(limits), CommandService::new(limits))
-        .context("muxd could not start")?;
+    let password = cli.password()?;
+    let mut service = CommandService::new(limits);
+    if let Some(password) = &password {
+        service = service.with_password(password);
+    }
+    let notifier = supervise::Notifier::from_env(cli.supervised)
+        .context("NOTIFY_SOCKET names no usable socket")?;
+    let mut server =
+        Server::bind(config, RespCodec::new(limits), service).context("muxd could not start")?;
     info!(
         "muxd {} pid={} max_clients={}",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
         server.max_clients()
     );
+    if password.is_none() {
+        warn_if_exposed(&server.local_addrs());
+    }
     let addrs: Vec<String> = server
         .local_addrs()
         .iter()
@@ -56,8 +79,26 @@ fn run(cli: &cli::Cli, order: &[cli::ListenOrder]) -> anyhow::Result<()> {
     writeln!(stdout, "READY {}", addrs.join(" ")).context("writing the READY line")?;
     stdout.flush().context("writing the READY line")?;
     drop(stdout);
+    if let Some(notifier) = notifier {
+        notifier.ready(&addrs);
+        server.set_lifecycle(notifier);
+    }
     server.run().context("the event loop failed")?;
     Ok(())
+}
+
+/// Without a password, anyone who can reach a non-loopback TCP address may send commands
+/// (Unix sockets are guarded by their file mode).
+fn warn_if_exposed(addrs: &[ListenAddr]) {
+    for addr in addrs {
+        if let ListenAddr::Tcp(socket) = addr
+            && !socket.ip().is_loopback()
+        {
+            warn!(
+                "listening on a non-loopback address without a password addr={addr} (set --requirepass-file)"
+            );
+        }
+    }
 }
 
 /// Client buffers come and go in all sizes. glibc serves large blocks with `mmap` but, by

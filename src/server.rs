@@ -10,6 +10,7 @@ use crate::codec::Codec;
 use crate::config::Config;
 use crate::error::Error;
 use crate::event_loop::Bound;
+use crate::lifecycle::Lifecycle;
 use crate::listener::ListenAddr;
 use crate::service::Service;
 use crate::service::handle::{self, Inbox};
@@ -19,7 +20,7 @@ pub use crate::service::ServerHandle;
 /// A bound server, ready to [`run`](Server::run).
 ///
 /// # Examples
-/// ```no_run
+/// ```
 /// use muxd::resp::RespCodec;
 /// use muxd::commands::CommandService;
 /// use muxd::{Config, Server};
@@ -29,11 +30,10 @@ pub use crate::service::ServerHandle;
 /// let server = Server::bind(config, RespCodec::default(), CommandService::default())?;
 /// println!("serving on {}", server.local_addrs()[0]);
 /// let handle = server.handle();
-/// std::thread::spawn(move || {
-///     std::thread::sleep(std::time::Duration::from_secs(1));
-///     handle.stop();
-/// });
-/// server.run()?;
+/// let serving = std::thread::spawn(move || server.run());
+/// // ... then, from this thread or any other:
+/// handle.stop().expect("waking the loop");
+/// serving.join().expect("the loop's thread")?;
 /// # Ok::<(), muxd::Error>(())
 /// ```
 pub struct Server<C: Codec, S: Service<C>> {
@@ -47,10 +47,10 @@ impl<C: Codec, S: Service<C>> Server<C, S> {
     /// Creates the poller and binds every master socket in `config.listen`.
     ///
     /// # Errors
-    /// Fails if `config.listen` is empty, a socket cannot be bound (address in use, a live
+    /// Fails if `config.listen` and `config.inherited` are empty, a socket cannot be bound (address in use, a live
     /// server on a Unix path, a non-socket file at the path), or the poller cannot be set up.
     pub fn bind(config: Config, codec: C, service: S) -> Result<Server<C, S>, Error> {
-        if config.listen.is_empty() {
+        if config.listen.is_empty() && config.inherited.is_empty() {
             return Err(Error::config("no listen address given"));
         }
         if config.output_low_watermark > config.output_high_watermark {
@@ -84,6 +84,12 @@ impl<C: Codec, S: Service<C>> Server<C, S> {
     /// The client limit in force.
     pub fn max_clients(&self) -> usize {
         self.bound.info().max_clients
+    }
+
+    /// Hooks the loop calls as it runs: when shutdown begins, and a periodic heartbeat
+    /// from the loop thread (see [`Lifecycle`]). Replaces any set before.
+    pub fn set_lifecycle(&mut self, lifecycle: impl Lifecycle + 'static) {
+        self.bound.set_lifecycle(Box::new(lifecycle));
     }
 
     /// A handle for other threads: send to clients, run code on the loop thread, stop.

@@ -65,6 +65,25 @@ impl Stream {
         }
     }
 
+    /// Copies bytes received into `buf` without taking them off the socket (`MSG_PEEK`):
+    /// the next read returns them again.
+    ///
+    /// # Errors
+    /// As `recv(2)`, `WouldBlock` included.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: the descriptor is this stream's own, open socket; `buf` is valid for
+        // writes of `buf.len()` bytes.
+        let n = unsafe {
+            libc::recv(
+                self.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_PEEK,
+            )
+        };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
     /// Takes the socket's pending error (`SO_ERROR`), as after a non-blocking connect.
     ///
     /// # Errors

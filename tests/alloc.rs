@@ -1,6 +1,7 @@
 //! Steady-state serving allocates nothing per request: 100,000 pipelined PINGs through an
 //! in-process server, with a global allocator that counts the server thread's allocations;
-//! with and without an idle timeout (whose deadline follows every request).
+//! with and without an idle timeout (whose deadline follows every request), over RESP2 and
+//! over RESP3.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -72,16 +73,26 @@ fn pings(stream: &mut TcpStream, batches: usize, per_batch: usize) {
 #[test]
 fn pipelined_pings_allocate_nothing_after_warm_up() {
     static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-    pipelined_pings_allocate_nothing(None, &ALLOCATIONS);
+    pipelined_pings_allocate_nothing(None, false, &ALLOCATIONS);
 }
 
 #[test]
 fn pipelined_pings_allocate_nothing_with_an_idle_timeout() {
     static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-    pipelined_pings_allocate_nothing(Some(Duration::from_secs(300)), &ALLOCATIONS);
+    pipelined_pings_allocate_nothing(Some(Duration::from_secs(300)), false, &ALLOCATIONS);
 }
 
-fn pipelined_pings_allocate_nothing(idle_timeout: Option<Duration>, counter: &'static AtomicU64) {
+#[test]
+fn pipelined_pings_over_resp3_allocate_nothing_after_warm_up() {
+    static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+    pipelined_pings_allocate_nothing(None, true, &ALLOCATIONS);
+}
+
+fn pipelined_pings_allocate_nothing(
+    idle_timeout: Option<Duration>,
+    resp3: bool,
+    counter: &'static AtomicU64,
+) {
     let mut config = Config::default();
     config.listen.push(ListenAddr::tcp("127.0.0.1:0").unwrap());
     config.idle_timeout = idle_timeout;
@@ -101,6 +112,20 @@ fn pipelined_pings_allocate_nothing(idle_timeout: Option<Duration>, counter: &'s
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
+    if resp3 {
+        stream.write_all(b"HELLO 3\r\n").unwrap();
+        let mut reply = [0u8; 4];
+        stream.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"%7\r\n");
+        // The rest of the map: drain it (its length varies with the id and version).
+        let mut rest = [0u8; 4096];
+        let mut seen = Vec::new();
+        while !seen.ends_with(b"modules\r\n*0\r\n") {
+            let n = stream.read(&mut rest).unwrap();
+            assert!(n > 0);
+            seen.extend_from_slice(&rest[..n]);
+        }
+    }
     // Warm-up: buffers reach their working size.
     pings(&mut stream, 20, 1000);
     let before = counter.load(Ordering::Relaxed);

@@ -4,6 +4,8 @@
 //! Nothing sleeps to wait: muxd is ready once its READY line arrives, and the tool's
 //! output is collected when it exits.
 
+mod util;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -37,6 +39,11 @@ struct Muxd {
 }
 
 fn start_muxd() -> Muxd {
+    start_muxd_with(&[])
+}
+
+/// Starts muxd with `extra` flags.
+fn start_muxd_with(extra: &[&str]) -> Muxd {
     let dir = tempfile::tempdir().expect("temporary directory");
     let unix = dir.path().join("m.sock");
     let mut child = Command::new(env!("CARGO_BIN_EXE_muxd"))
@@ -45,6 +52,7 @@ fn start_muxd() -> Muxd {
         .arg("--unix")
         .arg(&unix)
         .arg("-qq")
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -328,6 +336,144 @@ fn idle_connections_over_tcp_and_unix() {
         assert!(run.status.success(), "{}", run.stderr);
         assert_eq!(run.stdout, "IDLE 50 connected\n");
     }
+}
+
+#[test]
+fn resp3_load_with_checked_resp3_replies() {
+    let muxd = start_muxd();
+    for target in [muxd.tcp(), muxd.unix()] {
+        let run = bench(
+            &target,
+            &[
+                "-3",
+                "-n",
+                "2000",
+                "-c",
+                "4",
+                "-P",
+                "8",
+                "-t",
+                "ping_mbulk,echo,add",
+                "--json",
+                "-q",
+            ],
+        );
+        assert!(run.status.success(), "{}", run.stderr);
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{}", run.stdout);
+        assert!(
+            lines.iter().all(|l| l.contains("\"errors\":0,\"wrong\":0")),
+            "{}",
+            run.stdout
+        );
+    }
+    // A reply that differs between the protocols is learned and checked in RESP3: the
+    // null name is `_`, and CONFIG GET a map.
+    for (command, learned) in [
+        ("CLIENT GETNAME", "\"_\\r\\n\""),
+        ("CONFIG GET timeout", "\"%1\\r\\n$7\\r\\ntimeout"),
+    ] {
+        let run = bench(
+            &muxd.tcp(),
+            &["-3", "-n", "300", "-c", "3", "--command", command],
+        );
+        assert!(run.status.success(), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("expecting {learned}")),
+            "{command}: {}",
+            run.stderr
+        );
+    }
+    // Idle connections speak RESP3 too: CLIENT LIST says resp=3 for each.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_muxd-bench"))
+        .args(muxd.unix())
+        .args(["-3", "--idle", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting muxd-bench");
+    let stdout = child.stdout.take().expect("stdout");
+    let _guard = Guard { child: Some(child) };
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("IDLE line");
+    assert_eq!(line, "IDLE 3 connected\n");
+    let mut c = util::Client::unix(&muxd.unix);
+    let list = util::parse_client_list(&c.cmd(&["CLIENT", "LIST"]).text());
+    assert_eq!(
+        list.iter().filter(|f| f["resp"] == "3").count(),
+        3,
+        "{list:?}"
+    );
+}
+
+#[test]
+fn password_option_authenticates_every_connection() {
+    let muxd = start_muxd_with(&["--requirepass", "s3cret"]);
+    for args in [
+        &["-a", "s3cret"][..],
+        &["-a", "s3cret", "--user", "default"],
+        &["-3", "-a", "s3cret"],
+    ] {
+        let run = bench(
+            &muxd.tcp(),
+            &[
+                args,
+                &["-n", "1000", "-c", "5", "-t", "ping_mbulk,echo", "-q"],
+            ]
+            .concat(),
+        );
+        assert!(run.status.success(), "{args:?}: {}", run.stderr);
+        assert!(
+            run.stdout.contains("0 errors, 0 wrong replies"),
+            "{}",
+            run.stdout
+        );
+        let run = bench(
+            &muxd.unix(),
+            &[
+                args,
+                &["-n", "100", "-c", "2", "--command", "ECHO hi", "-q"],
+            ]
+            .concat(),
+        );
+        assert!(run.status.success(), "{args:?}: {}", run.stderr);
+    }
+    let run = bench(
+        &muxd.unix(),
+        &["-a", "s3cret", "--idle", "2", "--duration", "0.5"],
+    );
+    assert!(run.status.success(), "{}", run.stderr);
+    // A wrong password or none at all: a clear failure before any load.
+    for (args, said) in [
+        (
+            &["-a", "wrong"][..],
+            "AUTH answered with \"-WRONGPASS invalid username-password pair",
+        ),
+        (&["-3", "-a", "wrong"], "HELLO 3 answered with \"-WRONGPASS"),
+        (
+            &["-3"],
+            "HELLO 3 answered with \"-NOAUTH HELLO must be called",
+        ),
+    ] {
+        let run = bench(
+            &muxd.tcp(),
+            &[args, &["-n", "10", "-c", "2", "-t", "ping_mbulk"]].concat(),
+        );
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(said), "{args:?}: {}", run.stderr);
+    }
+    let run = bench(
+        &muxd.tcp(),
+        &["-n", "10", "-c", "2", "-t", "ping_mbulk", "-q"],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("NOAUTH Authentication required."),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -102,6 +102,33 @@ struct ClientTimers {
     ticks: mpsc::Sender<()>,
 }
 
+/// What the test sees of `ClientTimers`: the other ends of its channels.
+struct Observed {
+    dropped: mpsc::Receiver<ClientId>,
+    gone: mpsc::Receiver<(ClientId, usize)>,
+    ticks: mpsc::Receiver<()>,
+}
+
+impl ClientTimers {
+    fn start() -> (Running<ClientTimers>, Observed) {
+        let (dropped, dropped_rx) = mpsc::channel();
+        let (gone, gone_rx) = mpsc::channel();
+        let (ticks, ticks_rx) = mpsc::channel();
+        let service = ClientTimers {
+            fired: Vec::new(),
+            dropped,
+            gone,
+            ticks,
+        };
+        let observed = Observed {
+            dropped: dropped_rx,
+            gone: gone_rx,
+            ticks: ticks_rx,
+        };
+        (Running::start(service, |_| {}), observed)
+    }
+}
+
 struct Guard(ClientId, mpsc::Sender<ClientId>);
 
 impl Drop for Guard {
@@ -159,16 +186,14 @@ impl Service<Lines> for ClientTimers {
 
 #[test]
 fn a_client_timer_goes_with_its_client() {
-    let (dropped_tx, dropped) = mpsc::channel();
-    let (gone_tx, gone) = mpsc::channel();
-    let (ticks_tx, ticks) = mpsc::channel();
-    let service = ClientTimers {
-        fired: Vec::new(),
-        dropped: dropped_tx,
-        gone: gone_tx,
-        ticks: ticks_tx,
-    };
-    let running = Running::start(service, |_| {});
+    let (
+        running,
+        Observed {
+            dropped,
+            gone,
+            ticks,
+        },
+    ) = ClientTimers::start();
     let mut stays = LineClient::tcp(running.tcp);
     assert_eq!(stays.ask("TICK"), "armed");
     let mut leaves = LineClient::tcp(running.tcp);
@@ -195,16 +220,7 @@ fn a_client_timer_goes_with_its_client() {
 
 #[test]
 fn a_panicking_client_timer_closes_only_its_client() {
-    let (dropped_tx, _dropped) = mpsc::channel();
-    let (gone_tx, gone) = mpsc::channel();
-    let (ticks_tx, ticks) = mpsc::channel();
-    let service = ClientTimers {
-        fired: Vec::new(),
-        dropped: dropped_tx,
-        gone: gone_tx,
-        ticks: ticks_tx,
-    };
-    let running = Running::start(service, |_| {});
+    let (running, Observed { gone, ticks, .. }) = ClientTimers::start();
     let mut good = LineClient::tcp(running.tcp);
     assert_eq!(good.ask("TICK"), "armed");
     let mut bad = LineClient::tcp(running.tcp);
@@ -323,4 +339,74 @@ fn on_start_sees_the_listeners_and_on_shutdown_can_still_talk_to_clients() {
         assert_eq!(c.line(), "bye");
         assert!(c.closed());
     }
+}
+
+/// `FLOOD` arms a 1 ms timer that sends the client 64 KiB a tick; the client never reads.
+#[derive(Default)]
+struct Flood {
+    /// The most output owed to a client, seen at each tick of a server timer.
+    most_owed: usize,
+    server_ticks: u64,
+}
+
+const CHUNK: usize = 64 * 1024;
+const HIGH_WATERMARK: usize = 256 * 1024;
+
+impl Service<Lines> for Flood {
+    type ClientState = ();
+
+    fn on_start(&mut self, ctx: &mut ServerCtx<'_, Self>) {
+        ctx.every(Duration::from_millis(1), |flood, ctx| {
+            flood.server_ticks += 1;
+            let owed = ctx.clients().iter().map(|c| c.output_buffered).max();
+            flood.most_owed = flood.most_owed.max(owed.unwrap_or(0));
+        });
+    }
+
+    fn on_request(&mut self, _: &[u8], ctx: &mut Ctx<'_, Self>) {
+        let me = ctx.id();
+        ctx.every_for(me, Duration::from_millis(1), |_, ctx| {
+            ctx.reply(&[b'x'; CHUNK]);
+        });
+    }
+}
+
+#[test]
+fn a_periodic_client_timer_skips_its_ticks_while_the_client_does_not_read() {
+    let running = Running::start(Flood::default(), |config| {
+        config.output_high_watermark = HIGH_WATERMARK;
+        config.output_low_watermark = HIGH_WATERMARK / 4;
+    });
+    // Never read: the socket buffers fill, then what is owed piles up in the server.
+    let mut reader = LineClient::tcp(running.tcp);
+    reader.send("FLOOD");
+    let (seen_tx, seen) = mpsc::channel();
+    let poll = |handle: &muxd::ServerHandle<Lines, Flood>| {
+        let seen_tx = seen_tx.clone();
+        handle
+            .run(move |flood, _| {
+                seen_tx.send((flood.most_owed, flood.server_ticks)).unwrap();
+            })
+            .unwrap();
+        seen.recv_timeout(TIMEOUT).unwrap()
+    };
+    // Past the watermark once...
+    loop {
+        let (owed, _) = poll(&running.handle);
+        if owed > HIGH_WATERMARK {
+            break;
+        }
+    }
+    // ...and for 100 more milliseconds of ticks (100 chunks, 6.4 MiB, were it not
+    // bounded), no further than one tick's worth past it.
+    let (_, start) = poll(&running.handle);
+    loop {
+        let (owed, ticks) = poll(&running.handle);
+        assert!(owed <= HIGH_WATERMARK + CHUNK + 2, "owed {owed}");
+        if ticks >= start + 100 {
+            break;
+        }
+    }
+    drop(reader);
+    running.stop();
 }

@@ -3,12 +3,14 @@
 //! gives the same requests (and the same error) as decoding the bytes whole. The requests
 //! decoded, encoded again as a client sends them (`encode_request`), decode the same.
 //!
-//! Input layout: the first byte is a split stride (0 = whole), the rest is the stream.
+//! Input layout: the first byte is a split stride (0 = whole; its high bit set: the client
+//! has yet to authenticate, so Redis's unauthenticated limits apply), the rest is the
+//! stream.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use muxd::resp::{RespCodec, RespDecodeState, RespError, RespLimits, encode_request};
+use muxd::resp::{RespCodec, RespDecodeState, RespError, RespLimits, RespSession, encode_request};
 use muxd::{Codec, Decoded};
 
 type Outcome = (Vec<Vec<Vec<u8>>>, Option<RespError>);
@@ -20,7 +22,7 @@ const SMALL: RespLimits = RespLimits {
     max_inline_len: 128,
 };
 
-fn feed(limits: RespLimits, input: &[u8], stride: usize) -> Outcome {
+fn feed(limits: RespLimits, session: RespSession, input: &[u8], stride: usize) -> Outcome {
     let mut codec = RespCodec::new(limits);
     let mut state = RespDecodeState::default();
     let mut buffer = Vec::new();
@@ -29,7 +31,7 @@ fn feed(limits: RespLimits, input: &[u8], stride: usize) -> Outcome {
     for chunk in input.chunks(step) {
         buffer.extend_from_slice(chunk);
         loop {
-            match codec.decode((), &mut state, &buffer) {
+            match codec.decode(session, &mut state, &buffer) {
                 Ok(Decoded::Request(args, used)) => {
                     assert!(used > 0 && used <= buffer.len());
                     assert!(!args.is_empty());
@@ -52,12 +54,19 @@ fuzz_target!(|data: &[u8]| {
     let Some((&stride, stream)) = data.split_first() else {
         return;
     };
-    let whole = feed(SMALL, stream, 0);
-    let split = feed(SMALL, stream, usize::from(stride % 17));
+    let session = RespSession {
+        auth_required: stride & 0x80 != 0,
+        ..RespSession::default()
+    };
+    let whole = feed(SMALL, session, stream, 0);
+    let split = feed(SMALL, session, stream, usize::from(stride % 17));
     assert_eq!(whole, split);
     let mut wire = Vec::new();
     for request in &whole.0 {
         encode_request(request, &mut wire);
     }
-    assert_eq!(feed(RespLimits::default(), &wire, 0), (whole.0, None));
+    assert_eq!(
+        feed(RespLimits::default(), RespSession::default(), &wire, 0),
+        (whole.0, None)
+    );
 });

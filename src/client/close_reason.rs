@@ -25,11 +25,13 @@ pub enum CloseReason {
     ServicePanic,
     /// A per-client limit was exceeded (input or output buffer).
     Limit,
+    /// A trusted proxy sent no complete PROXY header within the timeout.
+    ProxyTimeout,
 }
 
 impl CloseReason {
     /// Every reason, in the order `INFO` lists them: counters and reports iterate this.
-    pub const ALL: [CloseReason; 9] = [
+    pub const ALL: [CloseReason; 10] = [
         CloseReason::PeerClosed,
         CloseReason::ProtocolError,
         CloseReason::Reset,
@@ -39,6 +41,7 @@ impl CloseReason {
         CloseReason::Shutdown,
         CloseReason::ServicePanic,
         CloseReason::Limit,
+        CloseReason::ProxyTimeout,
     ];
 
     /// This reason's place in [`CloseReason::ALL`].
@@ -58,6 +61,7 @@ impl CloseReason {
             CloseReason::Shutdown => "shutdown",
             CloseReason::ServicePanic => "service_panic",
             CloseReason::Limit => "limit",
+            CloseReason::ProxyTimeout => "proxy_timeout",
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::listener::ListenerInfo;
+use crate::listener::proxy::ProxiedAddrs;
 use crate::stream::Peer;
 
 /// A client's identity, unique for the life of the server: never given to two clients,
@@ -45,8 +46,17 @@ pub struct ClientInfo {
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
     pub(crate) requests: u64,
-    /// Set by the service (`CLIENT SETNAME`); boxed so an unnamed client pays 16 bytes.
-    pub(crate) name: Option<Box<str>>,
+    /// What few clients have (a name, a proxy), boxed so that the others pay 8 bytes.
+    extra: Option<Box<Extra>>,
+}
+
+/// The parts of a [`ClientInfo`] most clients never have.
+#[derive(Debug, Default)]
+struct Extra {
+    /// Set by the service (`CLIENT SETNAME`).
+    name: Option<Box<str>>,
+    /// The addresses a PROXY header relayed the connection for, if one did.
+    proxied: Option<ProxiedAddrs>,
 }
 
 impl ClientInfo {
@@ -66,8 +76,24 @@ impl ClientInfo {
             bytes_in: 0,
             bytes_out: 0,
             requests: 0,
-            name: None,
+            extra: None,
         }
+    }
+
+    /// Names it (`None`: no name).
+    pub(crate) fn set_name(&mut self, name: Option<&str>) {
+        if name.is_some() || self.extra.is_some() {
+            self.extra_mut().name = name.map(Box::from);
+        }
+    }
+
+    /// Records the addresses a PROXY header gave.
+    pub(crate) fn set_proxied(&mut self, proxied: ProxiedAddrs) {
+        self.extra_mut().proxied = Some(proxied);
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
     }
 
     /// This client's id.
@@ -78,9 +104,14 @@ impl ClientInfo {
     pub fn listener(&self) -> &ListenerInfo {
         &self.listener
     }
-    /// The other end of the connection.
+    /// The other end of the connection: for a client behind a proxy, the proxy.
     pub fn peer(&self) -> &Peer {
         &self.peer
+    }
+    /// For a client behind a proxy that sent a PROXY header: the client's own address
+    /// and the address it connected to, as the proxy saw them.
+    pub fn proxied(&self) -> Option<&ProxiedAddrs> {
+        self.extra.as_ref()?.proxied.as_ref()
     }
     /// When it was accepted.
     pub fn connected_at(&self) -> Instant {
@@ -112,6 +143,6 @@ impl ClientInfo {
     }
     /// The name the service gave it, if any.
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.extra.as_ref()?.name.as_deref()
     }
 }

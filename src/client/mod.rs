@@ -10,6 +10,10 @@
 //! what a transition asks for (write, linger, close, read again next turn):
 //!
 //! ```text
+//!   AwaitingHeader (PROXY protocol on: a trusted proxy's header, or a check that an
+//!    │              untrusted peer sends none; see `proxy_header.rs`)
+//!    │ a valid header (trusted), or bytes that begin no header (untrusted)
+//!    ▼
 //!   Open ──pause (owed output above the high watermark)──► Open, paused
 //!    ▲                                                         │
 //!    └────resume (owed output down to the low watermark)───────┘
@@ -28,6 +32,7 @@ pub(crate) mod buffers;
 mod close_reason;
 pub(crate) mod frames;
 mod info;
+mod proxy_header;
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -45,10 +50,16 @@ use frames::{Frame, LimitHit};
 
 pub use close_reason::CloseReason;
 pub use info::{ClientId, ClientInfo};
+pub(crate) use proxy_header::{HeaderStep, ProxyRefusal};
 
 /// Where a client is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// Accepted with the PROXY protocol on: no request is read before the connection's
+    /// first bytes are a valid header (`trusted`: from a proxy allowed to send one) or
+    /// begin no header at all (not `trusted`: a header from it is refused). A trusted
+    /// proxy's deadline is one of the loop's (see `event_loop/timers.rs`).
+    AwaitingHeader { trusted: bool },
     /// Reading requests, writing responses.
     Open,
     /// No more requests are read; the connection closes once the output owed is written.
@@ -70,6 +81,9 @@ pub(crate) enum OnReadable {
     Wait,
     /// It lingers: read and drop what it sends, close at its end of stream.
     Discard(CloseReason),
+    /// It awaits its PROXY header: look at what arrived
+    /// ([`read_proxy_header`](Client::read_proxy_header)).
+    ProxyHeader,
 }
 
 /// What the peer closing its write side means for a client.
@@ -192,6 +206,19 @@ impl<C: Codec, S> Client<C, S> {
         self.buffers.as_ref().map_or(0, |b| b.accounted)
     }
 
+    /// Starts it awaiting a PROXY header, from a `trusted` proxy or not (a new handle).
+    pub(crate) fn awaiting_proxy_header(mut self, trusted: bool) -> Client<C, S> {
+        if self.phase == Phase::Open {
+            self.phase = Phase::AwaitingHeader { trusted };
+        }
+        self
+    }
+
+    /// Its PROXY header's deadline came: refuse it if the header is still awaited.
+    pub(crate) fn on_header_deadline(&self) -> Option<ProxyRefusal> {
+        matches!(self.phase, Phase::AwaitingHeader { .. }).then_some(ProxyRefusal::Timeout)
+    }
+
     /// Whether it still takes requests (not closing, not lingering).
     #[inline]
     pub(crate) fn is_open(&self) -> bool {
@@ -201,7 +228,7 @@ impl<C: Codec, S> Client<C, S> {
     /// The reason it is closing or lingering for, if it is.
     pub(crate) fn closing_reason(&self) -> Option<CloseReason> {
         match self.phase {
-            Phase::Open => None,
+            Phase::AwaitingHeader { .. } | Phase::Open => None,
             Phase::Closing(reason) | Phase::Lingering(reason) => Some(reason),
         }
     }
@@ -213,6 +240,7 @@ impl<C: Codec, S> Client<C, S> {
             Phase::Open if !self.paused => OnReadable::Serve,
             Phase::Open | Phase::Closing(_) => OnReadable::Wait,
             Phase::Lingering(reason) => OnReadable::Discard(reason),
+            Phase::AwaitingHeader { .. } => OnReadable::ProxyHeader,
         }
     }
 
@@ -234,10 +262,10 @@ impl<C: Codec, S> Client<C, S> {
         self.info.last_active = now;
     }
 
-    /// Stops taking requests; the output owed is still written. Only an open client
-    /// changes: one already closing keeps its first reason.
+    /// Stops taking requests; the output owed is still written. Only an open client (or
+    /// one awaiting its PROXY header) changes: one already closing keeps its first reason.
     pub(crate) fn begin_close(&mut self, reason: CloseReason) {
-        if self.phase == Phase::Open {
+        if self.closing_reason().is_none() {
             self.phase = Phase::Closing(reason);
         }
     }
@@ -293,7 +321,7 @@ impl<C: Codec, S> Client<C, S> {
     /// The server is stopping: no more requests, write what is owed. Returns whether it
     /// owes nothing, so that it can linger or close at once.
     pub(crate) fn begin_shutdown(&mut self) -> bool {
-        if self.phase != Phase::Open {
+        if self.closing_reason().is_some() {
             // Closing clients finish as they were; lingering ones end by the shutdown
             // deadline at the latest.
             return false;
@@ -334,7 +362,7 @@ impl<C: Codec, S> Client<C, S> {
                 OnDeadline::Close(reason)
             }
             Phase::Lingering(_) => OnDeadline::Keep,
-            Phase::Open | Phase::Closing(_) => OnDeadline::Done,
+            Phase::AwaitingHeader { .. } | Phase::Open | Phase::Closing(_) => OnDeadline::Done,
         }
     }
 

@@ -1,12 +1,16 @@
-//! `CLIENT ID | INFO | LIST | SETNAME | GETNAME | KILL | HELP`: the client-handle table as
-//! Redis shows it.
+//! `CLIENT ID | INFO | LIST | SETNAME | GETNAME | SETINFO | KILL | HELP`: the client-handle
+//! table as Redis shows it.
 //!
 //! `CLIENT LIST` prints one line per handle in Redis's `key=value` style:
 //! `id= addr= laddr= fd= kind= name= age= idle= flags= sub= psub= ssub= cmds= in= out=
 //! qbuf= obuf= tot-mem=` (flag `P`: subscribed to something; `tot-mem`: bytes its
 //! buffers hold), plus
-//! `uid= gid= pid=` for a Unix peer (from `SO_PEERCRED`). A Unix peer's `addr` and `laddr`
-//! are the socket path followed by `:0`, as Redis writes them.
+//! `uid= gid= pid=` for a Unix peer (from `SO_PEERCRED`), and last, where Redis 7.2 has
+//! them, `resp= lib-name= lib-ver=`. A Unix peer's `addr` and `laddr` are the socket path
+//! followed by `:0`, as Redis writes them. For a client behind a proxy that sent a PROXY
+//! header, `addr` and `laddr` are the addresses the header gave (what `CLIENT KILL
+//! ADDR`/`LADDR` match too), and `proxy=` is the proxy's own address. `CLIENT INFO` and
+//! `CLIENT LIST` are verbatim text in RESP3, as in Redis.
 
 use std::collections::HashSet;
 use std::fmt::Write;
@@ -16,7 +20,7 @@ use super::{
     ClientState, CommandService, Ctx, SYNTAX_ERROR, arity_ok, parse_i64, reply_help,
     reply_unknown_subcommand, reply_wrong_arity,
 };
-use crate::client::ClientId;
+use crate::client::{ClientId, ClientInfo};
 use crate::client_table::ClientEntry;
 
 /// A row of the client table, as the command set sees it.
@@ -37,6 +41,10 @@ const HELP: &[&str] = &[
     "    Assign the name <name> to the current connection.",
     "GETNAME",
     "    Return the name of the current connection.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are:",
+    "    * LIB-NAME: the client lib name.",
+    "    * LIB-VER: the client lib version.",
     "KILL <ip:port>",
     "    Kill connection made from <ip:port>.",
     "KILL <option> <value> [<option> <value> [...]]",
@@ -60,6 +68,7 @@ pub(crate) const SUBCOMMANDS: &[(&str, i32)] = &[
     ("list", -2),
     ("setname", 3),
     ("getname", 2),
+    ("setinfo", 4),
     ("kill", -3),
     ("help", 2),
 ];
@@ -90,10 +99,15 @@ pub(crate) fn client(_: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) 
                 .get(id)
                 .map(|entry| client_line(&entry, now))
                 .unwrap_or_default();
-            ctx.reply(&Reply::Bulk(line.as_bytes()));
+            ctx.reply(&Reply::text(line.as_bytes()));
         }
         "list" => list(args, ctx),
-        "setname" => setname(args.get(2).unwrap_or_default(), ctx),
+        "setname" => {
+            if set_name_or_reply(args.get(2).unwrap_or_default(), ctx) {
+                ctx.reply(&Reply::OK);
+            }
+        }
+        "setinfo" => setinfo(args, ctx),
         "getname" => match ctx.info().name().map(str::to_owned) {
             Some(name) => ctx.reply(&Reply::Bulk(name.as_bytes())),
             None => ctx.reply(&Reply::Null),
@@ -136,19 +150,60 @@ fn list(args: Args<'_>, ctx: &mut Ctx<'_>) {
             text.push_str(&client_line(&entry, now));
         }
     }
-    ctx.reply(&Reply::Bulk(text.as_bytes()));
+    ctx.reply(&Reply::text(text.as_bytes()));
 }
 
-/// `CLIENT SETNAME name`: printable ASCII without spaces; empty clears the name.
-fn setname(name: &[u8], ctx: &mut Ctx<'_>) {
-    if !name.iter().all(|&b| (b'!'..=b'~').contains(&b)) {
+/// Names the client (`CLIENT SETNAME`, `HELLO ... SETNAME`): printable ASCII without
+/// spaces; empty clears the name. Replies the error and returns `false` for a bad name.
+pub(crate) fn set_name_or_reply(name: &[u8], ctx: &mut Ctx<'_>) -> bool {
+    if !is_printable_word(name) {
         ctx.reply(&Reply::Error(
             "ERR Client names cannot contain spaces, newlines or special characters.",
         ));
-        return;
+        return false;
     }
     let name = std::str::from_utf8(name).ok().filter(|n| !n.is_empty());
     ctx.set_name(name);
+    true
+}
+
+/// Redis's rule for names and library details: `CLIENT LIST` splits fields on spaces and
+/// lines on newlines, so only `!` to `~` are allowed.
+fn is_printable_word(text: &[u8]) -> bool {
+    text.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
+
+/// `CLIENT SETINFO LIB-NAME|LIB-VER value`, as Redis 7.2 has it (Debian's 7.0 predates
+/// it; `clientSetinfoCommand` in `src/networking.c`): the option is named back as sent in
+/// the errors, and an empty value clears the field.
+fn setinfo(args: Args<'_>, ctx: &mut Ctx<'_>) {
+    let option = args.get(2).unwrap_or_default();
+    let value = args.get(3).unwrap_or_default();
+    let is_name = option.eq_ignore_ascii_case(b"lib-name");
+    if !is_name && !option.eq_ignore_ascii_case(b"lib-ver") {
+        let option = String::from_utf8_lossy(option);
+        ctx.reply(&Reply::Error(&format!(
+            "ERR Unrecognized option '{option}'"
+        )));
+        return;
+    }
+    if !is_printable_word(value) {
+        let option = String::from_utf8_lossy(option);
+        ctx.reply(&Reply::Error(&format!(
+            "ERR {option} cannot contain spaces, newlines or special characters."
+        )));
+        return;
+    }
+    let value = std::str::from_utf8(value)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Box::from);
+    let state = ctx.state();
+    if is_name {
+        state.set_lib_name(value);
+    } else {
+        state.set_lib_ver(value);
+    }
     ctx.reply(&Reply::OK);
 }
 
@@ -239,24 +294,41 @@ fn kill_matches(filter: &KillFilter, entry: &Entry<'_>) -> bool {
         && filter
             .addr
             .as_ref()
-            .is_none_or(|a| a.as_slice() == peer_addr(entry).as_bytes())
+            .is_none_or(|a| a.as_slice() == peer_addr(info).as_bytes())
         && filter
             .laddr
             .as_ref()
-            .is_none_or(|a| a.as_slice() == local_addr(entry).as_bytes())
+            .is_none_or(|a| a.as_slice() == local_addr(info).as_bytes())
 }
 
-/// `127.0.0.1:50412`, or `<socket path>:0` for a Unix peer.
-fn peer_addr(entry: &Entry<'_>) -> String {
-    match entry.info.peer() {
+/// The client's address: the source a PROXY header gave, else the connection's peer.
+pub(crate) fn peer_addr(info: &ClientInfo) -> String {
+    match info.proxied() {
+        Some(proxied) => proxied.source.to_string(),
+        None => connection_peer(info),
+    }
+}
+
+/// The address the client connected to: the destination a PROXY header gave, else the
+/// master socket that accepted it.
+fn local_addr(info: &ClientInfo) -> String {
+    match info.proxied() {
+        Some(proxied) => proxied.destination.to_string(),
+        None => listener_addr(info),
+    }
+}
+
+/// The connection's own peer: `127.0.0.1:50412`, or `<socket path>:0` for a Unix peer.
+fn connection_peer(info: &ClientInfo) -> String {
+    match info.peer() {
         Peer::Tcp(addr) => addr.to_string(),
-        Peer::Unix(_) => local_addr(entry),
+        Peer::Unix(_) => listener_addr(info),
     }
 }
 
 /// The address of the master socket that accepted the client.
-fn local_addr(entry: &Entry<'_>) -> String {
-    match &entry.info.listener().addr {
+fn listener_addr(info: &ClientInfo) -> String {
+    match &info.listener().addr {
         ListenAddr::Tcp(addr) => addr.to_string(),
         ListenAddr::Unix(path) => format!("{}:0", path.display()),
     }
@@ -285,8 +357,8 @@ pub(crate) fn client_line(entry: &Entry<'_>, now: Instant) -> String {
         line,
         "id={} addr={} laddr={} fd={} kind={} name={} age={} idle={} flags={} sub={} psub={} ssub={} cmds={} in={} out={} qbuf={} obuf={} tot-mem={}",
         info.id(),
-        peer_addr(entry),
-        local_addr(entry),
+        peer_addr(info),
+        local_addr(info),
         entry.fd,
         kind,
         info.name().unwrap_or(""),
@@ -306,6 +378,16 @@ pub(crate) fn client_line(entry: &Entry<'_>, now: Instant) -> String {
     if let Peer::Unix(Some(cred)) = info.peer() {
         let _ = write!(line, " uid={} gid={} pid={}", cred.uid, cred.gid, cred.pid);
     }
+    if info.proxied().is_some() {
+        let _ = write!(line, " proxy={}", connection_peer(info));
+    }
+    let _ = write!(
+        line,
+        " resp={} lib-name={} lib-ver={}",
+        entry.session.protocol.number(),
+        entry.state.lib_name().unwrap_or(""),
+        entry.state.lib_ver().unwrap_or(""),
+    );
     line.push('\n');
     line
 }

@@ -1,6 +1,7 @@
 //! `COMMAND [COUNT | LIST | INFO name ... | DOCS ...]`: what the server understands, for
 //! client libraries and `redis-cli` that ask at start-up. `COMMAND DOCS` replies an empty
-//! map, so `redis-cli` falls back to its built-in help.
+//! map, so `redis-cli` falls back to its built-in help. An unknown name in `COMMAND INFO`
+//! is the null (`$-1` in RESP2, as Redis), and the flags are a set in RESP3.
 
 use super::{COMMANDS, Command, CommandService, Ctx, lookup, reply_unknown_subcommand};
 use crate::resp::{Args, Reply};
@@ -29,11 +30,11 @@ pub(crate) fn command(_: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>)
         for name in args.iter().skip(2) {
             match lookup(name) {
                 Some(c) => reply_command_info(c, ctx),
-                None => ctx.reply(&Reply::NullArray),
+                None => ctx.reply(&Reply::Null),
             }
         }
     } else if sub.eq_ignore_ascii_case(b"docs") {
-        ctx.reply(&Reply::ArrayHeader(0));
+        ctx.reply(&Reply::MapHeader(0));
     } else {
         reply_unknown_subcommand("command", sub, ctx);
     }
@@ -44,7 +45,7 @@ fn reply_command_info(c: &Command, ctx: &mut Ctx<'_>) {
     ctx.reply(&Reply::ArrayHeader(6));
     ctx.reply(&Reply::Bulk(c.name.as_bytes()));
     ctx.reply(&Reply::Integer(i64::from(c.arity)));
-    ctx.reply(&Reply::Array(&[Reply::Simple("fast")]));
+    ctx.reply(&Reply::Set(&[Reply::Simple("fast")]));
     ctx.reply(&Reply::Integer(0));
     ctx.reply(&Reply::Integer(0));
     ctx.reply(&Reply::Integer(0));

@@ -1,7 +1,8 @@
 //! `CONFIG GET pattern [pattern ...]`: the daemon's settings under Redis's parameter names,
 //! matched with Redis's glob rules. It answers what `redis-cli` and `redis-benchmark` ask
 //! at start-up (`save`, `appendonly`), so both run against muxd without a warning.
-//! Settings are fixed at start: `CONFIG SET` is refused.
+//! Settings are fixed at start: `CONFIG SET` is refused. The reply is a map (a flat array
+//! of names and values in RESP2), as in Redis.
 
 use super::{
     CommandService, Ctx, arity_ok, reply_help, reply_unknown_subcommand, reply_wrong_arity,
@@ -30,14 +31,14 @@ pub(crate) fn config(service: &mut CommandService, args: Args<'_>, ctx: &mut Ctx
         }
         let params = parameters(service, ctx);
         let patterns: Vec<Glob> = args.iter().skip(2).map(Glob::nocase).collect();
-        let matching: Vec<&(&str, String)> = params
+        let matching: Vec<&(&str, Vec<u8>)> = params
             .iter()
             .filter(|(name, _)| patterns.iter().any(|p| p.matches(name.as_bytes())))
             .collect();
-        ctx.reply(&Reply::ArrayHeader(matching.len() * 2));
+        ctx.reply(&Reply::MapHeader(matching.len()));
         for (name, value) in matching {
             ctx.reply(&Reply::Bulk(name.as_bytes()));
-            ctx.reply(&Reply::Bulk(value.as_bytes()));
+            ctx.reply(&Reply::Bulk(value));
         }
     } else if sub.eq_ignore_ascii_case(b"set") {
         ctx.reply(&Reply::Error(
@@ -51,7 +52,7 @@ pub(crate) fn config(service: &mut CommandService, args: Args<'_>, ctx: &mut Ctx
 }
 
 /// Every parameter and its current value.
-fn parameters(service: &CommandService, ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
+fn parameters(service: &CommandService, ctx: &Ctx<'_>) -> Vec<(&'static str, Vec<u8>)> {
     let server = ctx.server();
     let config = server.config();
     let mut binds = Vec::new();
@@ -73,7 +74,7 @@ fn parameters(service: &CommandService, ctx: &Ctx<'_>) -> Vec<(&'static str, Str
         }
     }
     let limits = &service.limits;
-    vec![
+    let texts = [
         ("bind", binds.join(" ")),
         ("port", port.to_string()),
         ("unixsocket", unix),
@@ -109,5 +110,13 @@ fn parameters(service: &CommandService, ctx: &Ctx<'_>) -> Vec<(&'static str, Str
         ("save", String::new()),
         ("appendonly", "no".to_owned()),
         ("databases", "1".to_owned()),
-    ]
+    ];
+    let mut params: Vec<(&str, Vec<u8>)> = texts
+        .into_iter()
+        .map(|(name, value)| (name, value.into_bytes()))
+        .collect();
+    // Shown to an authenticated client, as Redis does; any bytes, so not text.
+    let password = service.password.as_ref().map(|p| p.secret().to_vec());
+    params.push(("requirepass", password.unwrap_or_default()));
+    params
 }

@@ -1,9 +1,16 @@
-//! `INFO [section ...]`: sections `server`, `clients`, `memory` and `stats`, with Redis's
-//! field names where Redis has the same figure, so existing Redis tooling reads them.
+//! `INFO [section ...]`: sections `server`, `clients`, `memory`, `stats` and
+//! `replication`, with Redis's field names where Redis has the same figure, so existing
+//! Redis tooling reads them. `replication` is what Redis 7 prints for a master without
+//! replicas (`role:master`, `connected_slaves:0`, ...), in Redis's section order: the
+//! health checks of load balancers (HAProxy's `tcp-check` recipe, which expects
+//! `role:master`) pass.
 //! No section, `default`, `all` or `everything` gives every section; an unknown section
-//! gives nothing, as in Redis.
+//! gives nothing, as in Redis. In RESP3 the text is a verbatim string, as Redis sends it.
 
+use std::collections::hash_map::RandomState;
 use std::fmt::Write;
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
 
 use super::{CommandService, Ctx};
 use crate::client::CloseReason;
@@ -11,9 +18,9 @@ use crate::listener::ListenAddr;
 use crate::pubsub::Kind;
 use crate::resp::{Args, Reply};
 
-const SECTIONS: &[&str] = &["server", "clients", "memory", "stats"];
+const SECTIONS: &[&str] = &["server", "clients", "memory", "stats", "replication"];
 
-pub(crate) fn info(_: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
+pub(crate) fn info(service: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
     let everything = args.len() == 1
         || args.iter().skip(1).any(|a| {
             [&b"default"[..], b"all", b"everything"]
@@ -31,13 +38,13 @@ pub(crate) fn info(_: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
             if !text.is_empty() {
                 text.push_str("\r\n");
             }
-            write_section(section, ctx, &mut text);
+            write_section(section, service, ctx, &mut text);
         }
     }
-    ctx.reply(&Reply::Bulk(text.as_bytes()));
+    ctx.reply(&Reply::text(text.as_bytes()));
 }
 
-fn write_section(section: &str, ctx: &Ctx<'_>, out: &mut String) {
+fn write_section(section: &str, service: &CommandService, ctx: &Ctx<'_>, out: &mut String) {
     let server = ctx.server();
     let stats = ctx.stats();
     // Writing to a String cannot fail.
@@ -92,6 +99,11 @@ fn write_section(section: &str, ctx: &Ctx<'_>, out: &mut String) {
                 closing
             )
         }
+        "replication" => write!(
+            out,
+            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+            replication_id()
+        ),
         "memory" => write!(
             out,
             "# Memory\r\nused_memory_rss:{}\r\nmem_clients_normal:{}\r\n",
@@ -125,9 +137,24 @@ fn write_section(section: &str, ctx: &Ctx<'_>, out: &mut String) {
             for reason in CloseReason::ALL {
                 let _ = write!(out, "closed_{}:{}\r\n", reason, stats.closed(reason));
             }
-            Ok(())
+            write!(out, "acl_access_denied_auth:{}\r\n", service.auth_failures)
         }
     };
+}
+
+/// This server's replication id: 40 random hex digits, drawn once per process, as Redis
+/// draws its own at start (tools only compare it across restarts).
+fn replication_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let state = RandomState::new();
+        (0u64..3)
+            .map(|i| format!("{:016x}", state.hash_one(i)))
+            .collect::<String>()
+            .chars()
+            .take(40)
+            .collect()
+    })
 }
 
 /// This process's resident set size in bytes, from `/proc/self/statm`.

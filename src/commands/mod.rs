@@ -5,25 +5,25 @@
 //! arity convention, so wrong arity and unknown commands get Redis's exact error texts and
 //! the connection stays open. Adding a command is one file and one table row.
 
+mod auth;
 mod client;
 mod command;
 mod config;
+mod hello;
 mod info;
+mod multi;
 mod ping;
 mod pubsub;
 mod quit;
+mod reset;
 mod select;
+mod state;
 mod sum;
 
-use crate::resp::{Args, Reply, RespCodec, RespLimits};
-use crate::service::{Context, Service};
-
-/// What the daemon keeps for each client.
-#[derive(Debug, Default)]
-pub struct ClientState {
-    /// The running total of `ADD`, reset by `SUM`.
-    pub total: i64,
-}
+use crate::client::{ClientInfo, CloseReason};
+use crate::resp::{Args, Reply, RespCodec, RespLimits, RespSession};
+use crate::service::{Context, ServerContext, Service};
+pub use state::ClientState;
 
 /// The context every command handler gets.
 pub type Ctx<'a> = Context<'a, RespCodec, CommandService>;
@@ -31,233 +31,247 @@ pub type Ctx<'a> = Context<'a, RespCodec, CommandService>;
 /// A command: its name as Redis prints it in errors (lower case), its arity, its handler.
 pub(crate) struct Command {
     pub(crate) name: &'static str,
+    /// The name as [`name_key`] packs it, so that finding a request's command compares one
+    /// integer per command.
+    key: u128,
     /// Redis's convention: `n` means exactly `n` arguments (the name included), `-n` at
     /// least `n`.
     pub(crate) arity: i32,
     pub(crate) run: fn(&mut CommandService, Args<'_>, &mut Ctx<'_>),
+    /// [`NO_AUTH`], [`NOT_QUEUED`], [`PUBSUB_OK`], as Redis's command flags have them.
+    pub(crate) flags: u8,
 }
+
+impl Command {
+    /// A row of the table. The name must be lower-case letters, at most [`MAX_NAME`] of
+    /// them (checked when the table is compiled).
+    const fn new(
+        name: &'static str,
+        arity: i32,
+        run: fn(&mut CommandService, Args<'_>, &mut Ctx<'_>),
+        flags: u8,
+    ) -> Command {
+        let Some(key) = name_key(name.as_bytes()) else {
+            panic!("a command name is longer than MAX_NAME");
+        };
+        assert!(
+            is_lower_word(name.as_bytes()),
+            "a command name is not lower-case letters"
+        );
+        Command {
+            name,
+            key,
+            arity,
+            run,
+            flags,
+        }
+    }
+}
+
+/// May be sent before authenticating (Redis's `no-auth`: `AUTH`, `HELLO`, `QUIT`, `RESET`).
+pub(crate) const NO_AUTH: u8 = 1;
+/// Runs at once inside `MULTI` instead of being queued (`MULTI`, `EXEC`, `DISCARD`,
+/// `QUIT`, `RESET`, as Redis's `processCommand` has them).
+pub(crate) const NOT_QUEUED: u8 = 2;
+/// May run in Redis's RESP2 subscribed mode (the subscription commands, `PING`, `QUIT`,
+/// `RESET`, as Redis's `processCommand` has them).
+pub(crate) const PUBSUB_OK: u8 = 4;
 
 /// Every command the daemon knows, most frequent first.
 pub(crate) const COMMANDS: &[Command] = &[
-    Command {
-        name: "ping",
-        arity: -1,
-        run: ping::ping,
-    },
-    Command {
-        name: "echo",
-        arity: 2,
-        run: ping::echo,
-    },
-    Command {
-        name: "add",
-        arity: -2,
-        run: sum::add,
-    },
-    Command {
-        name: "sum",
-        arity: 1,
-        run: sum::sum,
-    },
-    Command {
-        name: "quit",
-        arity: -1,
-        run: quit::quit,
-    },
-    Command {
-        name: "client",
-        arity: -2,
-        run: client::client,
-    },
-    Command {
-        name: "info",
-        arity: -1,
-        run: info::info,
-    },
-    Command {
-        name: "config",
-        arity: -2,
-        run: config::config,
-    },
-    Command {
-        name: "command",
-        arity: -1,
-        run: command::command,
-    },
-    Command {
-        name: "select",
-        arity: 2,
-        run: select::select,
-    },
-    Command {
-        name: "publish",
-        arity: 3,
-        run: pubsub::publish,
-    },
-    Command {
-        name: "subscribe",
-        arity: -2,
-        run: pubsub::subscribe,
-    },
-    Command {
-        name: "unsubscribe",
-        arity: -1,
-        run: pubsub::unsubscribe,
-    },
-    Command {
-        name: "psubscribe",
-        arity: -2,
-        run: pubsub::psubscribe,
-    },
-    Command {
-        name: "punsubscribe",
-        arity: -1,
-        run: pubsub::punsubscribe,
-    },
-    Command {
-        name: "spublish",
-        arity: 3,
-        run: pubsub::spublish,
-    },
-    Command {
-        name: "ssubscribe",
-        arity: -2,
-        run: pubsub::ssubscribe,
-    },
-    Command {
-        name: "sunsubscribe",
-        arity: -1,
-        run: pubsub::sunsubscribe,
-    },
-    Command {
-        name: "pubsub",
-        arity: -2,
-        run: pubsub::pubsub,
-    },
+    Command::new("ping", -1, ping::ping, PUBSUB_OK),
+    Command::new("echo", 2, ping::echo, 0),
+    Command::new("add", -2, sum::add, 0),
+    Command::new("sum", 1, sum::sum, 0),
+    Command::new("quit", -1, quit::quit, NO_AUTH | NOT_QUEUED | PUBSUB_OK),
+    Command::new("client", -2, client::client, 0),
+    Command::new("info", -1, info::info, 0),
+    Command::new("config", -2, config::config, 0),
+    Command::new("command", -1, command::command, 0),
+    Command::new("select", 2, select::select, 0),
+    Command::new("hello", -1, hello::hello, NO_AUTH),
+    Command::new("auth", -2, auth::auth, NO_AUTH),
+    Command::new("reset", 1, reset::reset, NO_AUTH | NOT_QUEUED | PUBSUB_OK),
+    Command::new("multi", 1, multi::multi, NOT_QUEUED),
+    Command::new("exec", 1, multi::exec, NOT_QUEUED),
+    Command::new("discard", 1, multi::discard, NOT_QUEUED),
+    Command::new("publish", 3, pubsub::publish, 0),
+    Command::new("subscribe", -2, pubsub::subscribe, PUBSUB_OK),
+    Command::new("unsubscribe", -1, pubsub::unsubscribe, PUBSUB_OK),
+    Command::new("psubscribe", -2, pubsub::psubscribe, PUBSUB_OK),
+    Command::new("punsubscribe", -1, pubsub::punsubscribe, PUBSUB_OK),
+    Command::new("spublish", 3, pubsub::spublish, 0),
+    Command::new("ssubscribe", -2, pubsub::ssubscribe, PUBSUB_OK),
+    Command::new("sunsubscribe", -1, pubsub::sunsubscribe, PUBSUB_OK),
+    Command::new("pubsub", -2, pubsub::pubsub, 0),
 ];
 
+/// The longest command name.
+const MAX_NAME: usize = 15;
+
+/// A name of at most [`MAX_NAME`] bytes, each byte with its `0x20` bit set, and its
+/// length, packed in one integer. Command names are lower-case letters only, and setting
+/// that bit maps a byte to a lower-case letter only from that letter or its upper case, so
+/// a request's name has a command's key exactly when it is that name, ignoring ASCII case.
+/// `None` for a longer name (no command has one).
+///
+/// Once per request: a name of 8 to 15 bytes is read as two overlapping 8-byte words, one
+/// of 4 to 7 bytes as two overlapping 4-byte words (the bytes they share are the same, so
+/// or-ing them is harmless), a shorter one byte by byte.
+#[inline]
+const fn name_key(name: &[u8]) -> Option<u128> {
+    let len = name.len();
+    if len > MAX_NAME {
+        return None;
+    }
+    let bytes = match (name.first_chunk::<8>(), name.last_chunk::<8>()) {
+        (Some(first), Some(last)) => {
+            u64::from_le_bytes(*first) as u128
+                | (u64::from_le_bytes(*last) as u128) << (8 * (len - 8))
+        }
+        _ => match (name.first_chunk::<4>(), name.last_chunk::<4>()) {
+            (Some(first), Some(last)) => {
+                u32::from_le_bytes(*first) as u128
+                    | (u32::from_le_bytes(*last) as u128) << (8 * (len - 4))
+            }
+            _ => match name {
+                [] => 0,
+                [a] => *a as u128,
+                [a, b] => *a as u128 | (*b as u128) << 8,
+                [a, b, c] => *a as u128 | (*b as u128) << 8 | (*c as u128) << 16,
+                _ => return None,
+            },
+        },
+    };
+    // 0x20 in each of the name's `len` bytes.
+    let case_bits = 0x0020_2020_2020_2020_2020_2020_2020_2020 >> (8 * (MAX_NAME - len));
+    Some(bytes | case_bits | (len as u128) << 120)
+}
+
+/// Whether `name` is lower-case letters only (what [`name_key`] relies on).
+const fn is_lower_word(name: &[u8]) -> bool {
+    let mut rest = name;
+    while let [byte, tail @ ..] = rest {
+        if !byte.is_ascii_lowercase() {
+            return false;
+        }
+        rest = tail;
+    }
+    true
+}
+
 /// The daemon's service: `PING`, `ECHO`, `QUIT`, `ADD`, `SUM`, `CLIENT`, `INFO`,
-/// `CONFIG GET`, `COMMAND`, `SELECT`.
+/// `CONFIG GET`, `COMMAND`, `SELECT`, `HELLO`, `AUTH`, `RESET`, `MULTI`, `EXEC`, `DISCARD`.
 #[derive(Debug, Default)]
 pub struct CommandService {
     /// The codec's limits, reported by `CONFIG GET` (the service does not see the codec).
     limits: RespLimits,
+    /// The password clients must give (`AUTH`), if any.
+    password: Option<auth::Password>,
+    /// Failed authentications (`AUTH`, `HELLO ... AUTH`), Redis's `acl_access_denied_auth`.
+    auth_failures: u64,
+    /// Clients between `MULTI` and its end: while there are none, a request need not look
+    /// at its client's state to know it is not to be queued (a lookup that cost PING a
+    /// few percent).
+    open_transactions: usize,
 }
 
 impl CommandService {
     /// A service that reports `limits` as the protocol limits in force.
     pub fn new(limits: RespLimits) -> CommandService {
-        CommandService { limits }
+        CommandService {
+            limits,
+            ..CommandService::default()
+        }
+    }
+
+    /// The same service requiring `password` from every client: until a client gives it
+    /// (`AUTH`, `HELLO ... AUTH`), it may send only `AUTH`, `HELLO`, `QUIT` and `RESET`,
+    /// and requests no longer than Redis allows unauthenticated clients.
+    pub fn with_password(mut self, password: &[u8]) -> CommandService {
+        self.password = Some(auth::Password::new(password));
+        self
+    }
+
+    /// Whether clients must authenticate before anything but `AUTH`, `HELLO`, `QUIT` and
+    /// `RESET`.
+    pub(crate) fn requires_password(&self) -> bool {
+        self.password.is_some()
+    }
+
+    /// Whether `candidate` is the password (any is, when none is configured).
+    pub(crate) fn password_matches(&self, candidate: &[u8]) -> bool {
+        self.password.as_ref().is_none_or(|p| p.matches(candidate))
     }
 }
 
 impl Service<RespCodec> for CommandService {
     type ClientState = ClientState;
 
+    /// Redis's order: unknown command, then arity, then authentication, then the RESP2
+    /// subscribed mode; then, inside `MULTI`, queued rather than run.
     #[inline]
     fn on_request(&mut self, request: Args<'_>, ctx: &mut Ctx<'_>) {
-        let name = request.command();
-        let Some(index) = lookup_index(name) else {
-            reply_unknown_command(&request, ctx);
-            return;
-        };
-        let Some(command) = COMMANDS.get(index) else {
+        let Some(command) = lookup(request.command()) else {
+            multi::refuse(self, None, &unknown_command_message(&request), ctx);
             return;
         };
         if !arity_ok(command.arity, request.len()) {
-            reply_wrong_arity(command.name, ctx);
+            multi::refuse(self, Some(command), &wrong_arity_message(command.name), ctx);
             return;
         }
-        if SUBSCRIBED_MAY_RUN.get(index) == Some(&false)
-            && pubsub::refused_when_subscribed(command.name, &request, ctx)
+        if ctx.session().auth_required && command.flags & NO_AUTH == 0 {
+            multi::refuse(self, Some(command), NOAUTH, ctx);
+            return;
+        }
+        if command.flags & PUBSUB_OK == 0
+            && let Some(refusal) = pubsub::refusal_when_subscribed(command.name, &request, ctx)
         {
+            multi::refuse(self, Some(command), &refusal, ctx);
+            return;
+        }
+        if command.flags & NOT_QUEUED == 0
+            && self.open_transactions > 0
+            && ctx.state().in_transaction()
+        {
+            multi::queue(&request, ctx);
             return;
         }
         (command.run)(self, request, ctx);
     }
+
+    fn on_disconnect(
+        &mut self,
+        _: &ClientInfo,
+        state: ClientState,
+        _: CloseReason,
+        _: &mut ServerContext<'_, RespCodec, Self>,
+    ) {
+        if state.in_transaction() {
+            self.open_transactions = self.open_transactions.saturating_sub(1);
+        }
+    }
+
+    /// With a password configured, a new client starts unauthenticated: held to Redis's
+    /// unauthenticated request limits and to the `NO_AUTH` commands.
+    fn on_connect(&mut self, ctx: &mut Ctx<'_>) {
+        if self.requires_password() {
+            ctx.set_session(RespSession {
+                auth_required: true,
+                ..ctx.session()
+            });
+        }
+    }
 }
 
-/// The command named `name` (any case).
+/// Redis's refusal of a command from a client that has yet to authenticate.
+const NOAUTH: &str = "NOAUTH Authentication required.";
+
 #[inline]
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Command> {
-    COMMANDS.get(lookup_index(name)?)
+    let key = name_key(name)?;
+    COMMANDS.iter().find(|c| c.key == key)
 }
-
-/// Where the command named `name` (any case) is in [`COMMANDS`].
-///
-/// This runs for every request. A short name (most are) is compared as one number
-/// ([`short_key`]), so the cost is a few instructions per table row whatever the table's
-/// size; longer names are compared byte by byte.
-#[inline]
-fn lookup_index(name: &[u8]) -> Option<usize> {
-    match short_key(name) {
-        Some(key) => SHORT_KEYS.iter().position(|&k| k == key),
-        None => COMMANDS.iter().position(|c| {
-            c.name.len() == name.len() && c.name.as_bytes().eq_ignore_ascii_case(name)
-        }),
-    }
-}
-
-/// Longest name [`short_key`] packs.
-const SHORT_NAME: usize = 7;
-
-/// `name` packed with its length into one number, if it is at most [`SHORT_NAME`] bytes
-/// long, each byte with its `0x20` bit set. For a name of lower-case ASCII letters (every
-/// command's: checked below) that is exactly a case-insensitive match: `b | 0x20` equals
-/// the letter `l` only for `l` and its upper case.
-#[inline]
-const fn short_key(name: &[u8]) -> Option<u64> {
-    if name.len() > SHORT_NAME {
-        return None;
-    }
-    // The length plus one on top: never 0, the mark of a longer name in `SHORT_KEYS`.
-    let mut key = (name.len() as u64 + 1) << 56;
-    let mut rest = name;
-    let mut shift = 0;
-    while let [b, tail @ ..] = rest {
-        key |= ((*b | 0x20) as u64) << shift;
-        shift += 8;
-        rest = tail;
-    }
-    Some(key)
-}
-
-/// [`short_key`] of each command in [`COMMANDS`]' order (0, which no name packs to, for
-/// the longer ones). Building it checks that every name is lower-case ASCII letters.
-// Evaluated while compiling: an index out of range fails the build, never the server.
-#[allow(clippy::indexing_slicing)]
-const SHORT_KEYS: [u64; COMMANDS.len()] = {
-    let mut keys = [0; COMMANDS.len()];
-    let mut i = 0;
-    while i < COMMANDS.len() {
-        let mut rest = COMMANDS[i].name.as_bytes();
-        while let [b, tail @ ..] = rest {
-            assert!(
-                b.is_ascii_lowercase(),
-                "command names are lower-case letters"
-            );
-            rest = tail;
-        }
-        if let Some(key) = short_key(COMMANDS[i].name.as_bytes()) {
-            keys[i] = key;
-        }
-        i += 1;
-    }
-    keys
-};
-
-/// Whether each command in [`COMMANDS`] may run in Redis's subscribed mode (checked by
-/// place for every request, so the check costs one load).
-#[allow(clippy::indexing_slicing)] // evaluated while compiling, as `SHORT_KEYS`
-const SUBSCRIBED_MAY_RUN: [bool; COMMANDS.len()] = {
-    let mut allowed = [false; COMMANDS.len()];
-    let mut i = 0;
-    while i < COMMANDS.len() {
-        allowed[i] = pubsub::allowed_when_subscribed(COMMANDS[i].name);
-        i += 1;
-    }
-    allowed
-};
 
 pub(crate) fn arity_ok(arity: i32, argc: usize) -> bool {
     let argc = i64::try_from(argc).unwrap_or(i64::MAX);
@@ -272,8 +286,11 @@ pub(crate) fn arity_ok(arity: i32, argc: usize) -> bool {
 /// `ERR wrong number of arguments for 'ping' command` (`client|setname` for a
 /// subcommand).
 pub(crate) fn reply_wrong_arity(name: &str, ctx: &mut Ctx<'_>) {
-    let message = format!("ERR wrong number of arguments for '{name}' command");
-    ctx.reply(&Reply::Error(&message));
+    ctx.reply(&Reply::Error(&wrong_arity_message(name)));
+}
+
+fn wrong_arity_message(name: &str) -> String {
+    format!("ERR wrong number of arguments for '{name}' command")
 }
 
 /// `ERR value is not an integer or out of range`
@@ -284,7 +301,7 @@ pub(crate) const NOT_AN_INTEGER: Reply<'static> =
 pub(crate) const SYNTAX_ERROR: Reply<'static> = Reply::Error("ERR syntax error");
 
 /// Redis's text: the name and the first arguments, each quoted, capped at 128 bytes.
-fn reply_unknown_command(request: &Args<'_>, ctx: &mut Ctx<'_>) {
+fn unknown_command_message(request: &Args<'_>) -> String {
     let mut message = String::from("ERR unknown command '");
     push_capped(&mut message, request.command(), 128);
     message.push_str("', with args beginning with: ");
@@ -299,7 +316,7 @@ fn reply_unknown_command(request: &Args<'_>, ctx: &mut Ctx<'_>) {
         args.push_str("' ");
     }
     message.push_str(&args);
-    ctx.reply(&Reply::Error(&message));
+    message
 }
 
 /// `ERR unknown subcommand 'x'. Try CLIENT HELP.`
@@ -340,11 +357,29 @@ mod tests {
         assert_eq!(lookup(b"PING").map(|c| c.name), Some("ping"));
         assert_eq!(lookup(b"pInG").map(|c| c.name), Some("ping"));
         assert!(lookup(b"PINGX").is_none());
+        assert!(lookup(b"PIN").is_none());
+        assert!(lookup(b"ping\0").is_none());
+        // Bytes that differ from a letter only in the 0x20 bit but are not letters.
+        assert!(lookup(b"P\tNG").is_none());
+        assert!(lookup(b"PIN\x07").is_none());
+        for b in 0..=255u8 {
+            let name = [b'p', b'i', b'n', b];
+            let expected = b.eq_ignore_ascii_case(&b'g');
+            assert_eq!(lookup(&name).is_some(), expected, "byte {b:#x}");
+        }
         assert!(lookup(b"").is_none());
+        assert!(lookup(b"discardx").is_none());
+        assert_eq!(lookup(b"DISCARD").map(|c| c.name), Some("discard"));
+        for c in COMMANDS {
+            assert_eq!(
+                lookup(c.name.to_ascii_uppercase().as_bytes()).map(|f| f.name),
+                Some(c.name)
+            );
+        }
     }
 
     /// Changing any one byte of a command's name to anything but its other case finds
-    /// nothing (the packed comparison of short names is exact).
+    /// nothing (the packed comparison is exact, for short and long names alike).
     #[test]
     fn lookup_matches_exactly_one_byte_changed() {
         for c in COMMANDS {

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::codec::Codec;
 use crate::pubsub::{Glob, Kind, Via};
-use crate::resp::{Args, Reply, RespCodec};
+use crate::resp::{Args, Protocol, Reply, RespCodec};
 
 const HELP: &[&str] = &[
     "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -42,19 +42,6 @@ pub(crate) const SUBCOMMANDS: &[(&str, i32)] = &[
     ("help", 2),
 ];
 
-/// What a RESP2 client subscribed to anything may still run (Redis's `processCommand`).
-const ALLOWED_WHEN_SUBSCRIBED: &[&str] = &[
-    "ping",
-    "subscribe",
-    "ssubscribe",
-    "unsubscribe",
-    "sunsubscribe",
-    "psubscribe",
-    "punsubscribe",
-    "quit",
-    "reset",
-];
-
 /// The subcommands of the daemon's commands that have them, with their arities.
 fn subcommands(command: &str) -> &'static [(&'static str, i32)] {
     match command {
@@ -66,31 +53,25 @@ fn subcommands(command: &str) -> &'static [(&'static str, i32)] {
     }
 }
 
-/// Whether the command `name` may run in Redis's subscribed mode.
-pub(crate) const fn allowed_when_subscribed(name: &str) -> bool {
-    let mut rest = ALLOWED_WHEN_SUBSCRIBED;
-    while let [allowed, tail @ ..] = rest {
-        if allowed.as_bytes().eq_ignore_ascii_case(name.as_bytes()) {
-            return true;
-        }
-        rest = tail;
-    }
-    false
-}
-
-/// In Redis's subscribed mode (RESP2, subscribed to anything) a command other than those
-/// allowed (the caller checked it is not) is refused with Redis's text, naming it as
-/// Redis does (`client|list` for a subcommand). Returns whether it was refused. Called
-/// once the command is known and its arity right; an unknown subcommand or a
+/// In Redis's subscribed mode (RESP2, subscribed to anything) a command not flagged
+/// [`PUBSUB_OK`](super::PUBSUB_OK) is refused: returns Redis's error text, naming the
+/// command as Redis does (`client|list` for a subcommand). An unknown subcommand or a
 /// subcommand's wrong arity is left to the command, which reports it first, as Redis
 /// does.
 #[inline]
-pub(crate) fn refused_when_subscribed(name: &str, args: &Args<'_>, ctx: &mut Ctx<'_>) -> bool {
-    in_subscribed_mode(ctx) && refuse(name, args, ctx)
+pub(crate) fn refusal_when_subscribed(
+    name: &str,
+    args: &Args<'_>,
+    ctx: &Ctx<'_>,
+) -> Option<String> {
+    if !in_subscribed_mode(ctx) {
+        return None;
+    }
+    refusal(name, args)
 }
 
 #[cold]
-fn refuse(name: &str, args: &Args<'_>, ctx: &mut Ctx<'_>) -> bool {
+fn refusal(name: &str, args: &Args<'_>) -> Option<String> {
     let subs = subcommands(name);
     let full_name = if subs.is_empty() || args.len() == 1 {
         name.to_owned()
@@ -101,26 +82,24 @@ fn refuse(name: &str, args: &Args<'_>, ctx: &mut Ctx<'_>) -> bool {
             .find(|(s, _)| s.as_bytes().eq_ignore_ascii_case(sub))
         {
             Some(&(s, arity)) if arity_ok(arity, args.len()) => format!("{name}|{s}"),
-            _ => return false,
+            _ => return None,
         }
     };
-    let message = format!(
+    Some(format!(
         "ERR Can't execute '{full_name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
-    );
-    ctx.reply(&Reply::Error(&message));
-    true
+    ))
 }
 
-/// Whether the client is in Redis's RESP2 subscribed mode: subscribed to anything (of any
-/// kind). Every client speaks RESP2 here.
+/// Whether the client is in Redis's subscribed mode: subscribed to anything (of any kind)
+/// and speaking RESP2 (in RESP3 pushes cannot be mistaken for replies: anything goes).
 #[inline]
 pub(crate) fn in_subscribed_mode(ctx: &Ctx<'_>) -> bool {
-    ctx.is_subscribed()
+    ctx.is_subscribed() && ctx.session().protocol == Protocol::Resp2
 }
 
-/// A push of `items`: an array in RESP2.
+/// A push of `items`: `>` in RESP3, an array in RESP2.
 fn push(items: &[Reply<'_>], ctx: &mut Ctx<'_>) {
-    ctx.reply(&Reply::Array(items));
+    ctx.reply(&Reply::Push(items));
 }
 
 /// `SUBSCRIBE channel [channel ...]`
@@ -226,7 +205,7 @@ fn publish_on(kind: Kind, args: Args<'_>, ctx: &mut Ctx<'_>) {
             Via::ShardChannel => &[bulk(b"smessage"), bulk(channel), bulk(message)],
             Via::Pattern(p) => &[bulk(b"pmessage"), bulk(p), bulk(channel), bulk(message)],
         };
-        RespCodec::encode(session, &Reply::Array(items), out);
+        RespCodec::encode(session, &Reply::Push(items), out);
     };
     let receivers = match kind {
         Kind::ShardChannel => ctx.publish_shard(channel, encode),
@@ -299,16 +278,30 @@ fn numsub(kind: Kind, args: &Args<'_>, ctx: &mut Ctx<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::commands::lookup;
+    use crate::commands::{COMMANDS, PUBSUB_OK};
 
+    /// What Redis's `processCommand` lets run in the subscribed mode, and nothing else.
     #[test]
-    fn every_allowed_command_exists() {
-        for name in ALLOWED_WHEN_SUBSCRIBED {
-            assert!(
-                lookup(name.as_bytes()).is_some() || *name == "reset",
-                "{name} is not a command"
-            );
-        }
+    fn the_commands_allowed_when_subscribed_are_redis_s() {
+        let mut allowed: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|c| c.flags & PUBSUB_OK != 0)
+            .map(|c| c.name)
+            .collect();
+        allowed.sort_unstable();
+        assert_eq!(
+            allowed,
+            [
+                "ping",
+                "psubscribe",
+                "punsubscribe",
+                "quit",
+                "reset",
+                "ssubscribe",
+                "subscribe",
+                "sunsubscribe",
+                "unsubscribe"
+            ]
+        );
     }
 }

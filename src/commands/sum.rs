@@ -7,7 +7,7 @@ use crate::resp::{Args, Reply};
 /// Adds every argument to this client's total and replies the new total. A non-integer or
 /// an overflow anywhere leaves the total unchanged.
 pub(crate) fn add(_: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
-    let mut total = ctx.state().total;
+    let mut total = ctx.state().total();
     for arg in args.iter().skip(1) {
         let Some(n) = parse_i64(arg) else {
             ctx.reply(&NOT_AN_INTEGER);
@@ -19,12 +19,14 @@ pub(crate) fn add(_: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
         };
         total = next;
     }
-    ctx.state().total = total;
+    ctx.state().set_total(total);
     ctx.reply(&Reply::Integer(total));
 }
 
 /// Replies this client's total and resets it to 0.
 pub(crate) fn sum(_: &mut CommandService, _: Args<'_>, ctx: &mut Ctx<'_>) {
-    let total = std::mem::take(&mut ctx.state().total);
+    let state = ctx.state();
+    let total = state.total();
+    state.set_total(0);
     ctx.reply(&Reply::Integer(total));
 }

@@ -24,7 +24,9 @@ use crate::client::{Client, ClientInfo};
 use crate::codec::Codec;
 use crate::config::Config;
 use crate::error::Error;
-use crate::listener::{BindOptions, Listener, ListenerInfo};
+use crate::listener::activation::{self, Origin};
+use crate::listener::proxy::ProxyFrom;
+use crate::listener::{BindOptions, InheritedSocket, Listener, ListenerInfo};
 use crate::service::Service;
 use crate::stream::{Peer, Stream};
 use crate::tokens;
@@ -73,20 +75,38 @@ impl ListenerSlot {
     }
 }
 
-/// Binds every master socket in `config.listen` and registers listener `i` under its
-/// token.
-pub(super) fn bind_listeners(poll: &Poll, config: &Config) -> Result<Vec<ListenerSlot>, Error> {
+/// Binds every master socket in `config.listen`, or takes the inherited socket bound
+/// there (see [`activation::plan`]), and registers listener `i` under its token.
+pub(super) fn bind_listeners(
+    poll: &Poll,
+    config: &Config,
+    inherited: Vec<InheritedSocket>,
+) -> Result<Vec<ListenerSlot>, Error> {
     let options = BindOptions {
         unix_mode: config.unix_mode,
         backlog: config.backlog,
     };
-    let mut listeners = Vec::with_capacity(config.listen.len());
-    for (i, addr) in config.listen.iter().enumerate() {
-        let mut listener = Listener::bind(addr, options)?;
-        poll.registry()
-            .register(&mut listener, tokens::listener(i), Interest::READABLE)
-            .map_err(|e| Error::bind(addr, e))?;
-        info!("listening on {}", listener.info().addr);
+    let planned = activation::plan(&config.listen, inherited);
+    let mut listeners = Vec::with_capacity(planned.len());
+    for (i, origin) in planned.into_iter().enumerate() {
+        let (mut listener, how) = match origin {
+            Origin::Bind(addr) => (Listener::bind(&addr, options)?, String::new()),
+            Origin::Inherited(socket) => {
+                let how = format!(
+                    " inherited fd={} name={}",
+                    socket.fd(),
+                    socket.name().unwrap_or("")
+                );
+                (Listener::adopt(socket)?, how)
+            }
+        };
+        if let Err(e) =
+            poll.registry()
+                .register(&mut listener, tokens::listener(i), Interest::READABLE)
+        {
+            return Err(Error::bind(&listener.info().addr, e));
+        }
+        info!("listening on {}{how}", listener.info().addr);
         listeners.push(ListenerSlot {
             listener: Some(listener),
             pending: false,
@@ -211,24 +231,42 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let fd = stream.as_raw_fd();
         let registry = self.poll.registry();
         let shown = Arc::clone(&listener);
+        // With the PROXY protocol on, every connection is looked at before it is served:
+        // a trusted proxy's must bring a header, anyone else's must not.
+        let proxy = &self.core.info.config.proxy_from;
+        let header = (!proxy.is_empty()).then(|| ProxyFrom::any_trusts(proxy, &peer));
         let inserted = self.core.clients.insert_with(|key, id| {
             if key >= tokens::MAX_CLIENT_KEYS {
                 return Err(io::Error::other("no client key left"));
             }
             registry.register(&mut stream, tokens::client(key), Interest::READABLE)?;
             let info = ClientInfo::new(id, listener, peer, now);
-            Ok::<_, io::Error>(Client::new(info, stream))
+            let client = Client::new(info, stream);
+            Ok::<_, io::Error>(match header {
+                Some(trusted) => client.awaiting_proxy_header(trusted),
+                None => client,
+            })
         });
         match inserted {
             Ok((key, id)) => {
                 debug!(
                     target: LOG_TARGET,
-                    "client connected client={id} kind={} peer={peer} laddr={} fd={fd}",
+                    "client connected client={id} kind={} peer={peer} laddr={} fd={fd}{}",
                     shown.kind(),
-                    shown.addr
+                    shown.addr,
+                    match header {
+                        Some(true) => " proxy_header=expected",
+                        Some(false) => " proxy_header=untrusted",
+                        None => "",
+                    }
                 );
                 self.arm_idle(key, now);
-                self.greet(key, now);
+                match header {
+                    None => self.greet(key, now),
+                    Some(true) => self.await_header(key, now),
+                    // Greeted once its first bytes are known to begin no header.
+                    Some(false) => {}
+                }
             }
             Err(e) => {
                 warn!(target: LOG_TARGET, "registering a new client failed peer={peer} error={e}")

@@ -97,7 +97,9 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     }
 
     /// Runs every service timer that has come. A client timer runs only while its client
-    /// is open; a timer that panicked does not run again.
+    /// is open, and a periodic one skips its ticks while the client is not reading (more
+    /// than the output high watermark unread: what it would send must not pile up); a
+    /// timer that panicked does not run again.
     pub(super) fn fire_service_timers(&mut self, now: Instant) {
         let limit = self.core.timers.seq_limit();
         while let Some(due) = self.core.timers.pop_due(now, limit) {
@@ -117,7 +119,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     None
                 }
                 (Some(key), Task::ClientEvery(mut f)) => {
-                    let panicked = self.is_open(key)
+                    let panicked = self.is_reading(key)
                         && self.with_client(key, "a timer", now, |service, ctx| f(service, ctx));
                     (!panicked).then_some(Task::ClientEvery(f))
                 }
@@ -162,5 +164,14 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
 
     fn is_open(&self, key: usize) -> bool {
         self.core.clients.get(key).is_some_and(|c| c.is_open())
+    }
+
+    /// Open, and reading what it is sent (not above the output high watermark).
+    fn is_reading(&self, key: usize) -> bool {
+        let high_watermark = self.core.info.config.output_high_watermark;
+        self.core
+            .clients
+            .get(key)
+            .is_some_and(|c| c.is_open() && c.owed() <= high_watermark)
     }
 }

@@ -136,6 +136,9 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         for slot in &mut self.listeners {
             slot.close(&self.poll);
         }
+        if let Some(lifecycle) = self.lifecycle.as_mut() {
+            lifecycle.stopping();
+        }
         for key in self.core.clients.keys() {
             if self
                 .core

@@ -7,8 +7,10 @@
 //! - [`serve`]: a client's bytes are read, decoded, and handed to the service;
 //! - [`output`]: what a client is owed is written, its `WRITABLE` interest kept in step;
 //! - [`close`]: end of stream, lingering, closing and shutdown;
+//! - [`proxy`]: with the PROXY protocol on, a connection's header before it is served;
 //! - [`timers`]: the loop's deadlines (idle timeout, lingering, accept retries, the stop's
-//!   deadline), whose nearest one is the poll timeout.
+//!   deadline, the PROXY header's, the lifecycle's heartbeat), whose nearest one is the
+//!   poll timeout.
 //!
 //! A turn: wait (at most until the nearest deadline), then for each event: a master
 //! socket's token accepts; a client's token writes what it is owed if writable and
@@ -33,6 +35,7 @@ use crate::client::buffers::Scratch;
 use crate::codec::Codec;
 use crate::config::{Config, ServerInfo};
 use crate::error::Error;
+use crate::lifecycle::Lifecycle;
 use crate::service::core::Core;
 use crate::service::handle::Inbox;
 use crate::service::{ServerHandle, Service};
@@ -42,6 +45,7 @@ mod accept;
 mod callbacks;
 mod close;
 mod output;
+mod proxy;
 mod serve;
 mod timers;
 
@@ -63,13 +67,15 @@ pub(crate) struct Bound<C: Codec, S: Service<C>> {
     service: S,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     waker: Arc<Waker>,
+    /// What the process around the server is told of its life (the daemon: systemd).
+    lifecycle: Option<Box<dyn Lifecycle>>,
 }
 
 impl<C: Codec, S: Service<C>> Bound<C, S> {
     /// Creates the poller, binds every master socket in `config.listen` and, if asked,
     /// installs the signal handlers; returns them and the waker that wakes the loop.
     pub(crate) fn new(
-        config: Config,
+        mut config: Config,
         codec: C,
         service: S,
     ) -> Result<(Bound<C, S>, Arc<Waker>), Error> {
@@ -78,7 +84,8 @@ impl<C: Codec, S: Service<C>> Bound<C, S> {
             Waker::new(poll.registry(), tokens::WAKER)
                 .map_err(|e| Error::poll("creating the waker", e))?,
         );
-        let listeners = accept::bind_listeners(&poll, &config)?;
+        let inherited = mem::take(&mut config.inherited);
+        let listeners = accept::bind_listeners(&poll, &config, inherited)?;
         let signals = if config.stop_on_signals {
             let mut signals = signal_hook_mio::v1_0::Signals::new([libc::SIGINT, libc::SIGTERM])
                 .map_err(|e| Error::poll("installing signal handlers", e))?;
@@ -104,12 +111,17 @@ impl<C: Codec, S: Service<C>> Bound<C, S> {
             service,
             signals,
             waker: Arc::clone(&waker),
+            lifecycle: None,
         };
         Ok((bound, waker))
     }
 
     pub(crate) fn info(&self) -> &ServerInfo {
         &self.info
+    }
+
+    pub(crate) fn set_lifecycle(&mut self, lifecycle: Box<dyn Lifecycle>) {
+        self.lifecycle = Some(lifecycle);
     }
 
     /// Runs the loop on this thread until stopped, taking what other threads send
@@ -149,6 +161,8 @@ struct EventLoop<C: Codec, S: Service<C>> {
     /// Set once a stop began: past it, remaining clients are closed.
     shutdown_deadline: Option<Instant>,
     last_limit_warning: Option<Instant>,
+    /// What the process around the server is told of its life (the daemon: systemd).
+    lifecycle: Option<Box<dyn Lifecycle>>,
     /// Kept so the waker's registration lives as long as the loop.
     _waker: Arc<Waker>,
 }
@@ -174,6 +188,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             signals: bound.signals,
             shutdown_deadline: None,
             last_limit_warning: None,
+            lifecycle: bound.lifecycle,
             _waker: bound.waker,
         }
     }
@@ -190,6 +205,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 .map_or(0, |t| t.as_secs_f64().ceil() as u64)
         );
         let mut events = Events::with_capacity(1024);
+        self.arm_heartbeat(Instant::now());
         self.start(Instant::now());
         loop {
             let timeout = self.poll_timeout(Instant::now());

@@ -113,6 +113,9 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 // Closing: no more requests are handled.
                 Some(OnReadable::Wait) | None => {}
                 Some(OnReadable::Discard(reason)) => self.discard_input(key, reason),
+                Some(OnReadable::ProxyHeader) => {
+                    self.on_proxy_header(key, !short_read_drains, now);
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The loop's own deadlines: idle timeout, lingering closes, accept retries, the shutdown
-//! deadline, all in one [`Deadlines`] heap whose nearest deadline is the poll timeout.
+//! deadline, a trusted proxy's PROXY header, the lifecycle's heartbeat, all in one
+//! [`Deadlines`] heap whose nearest deadline is the poll timeout.
 //!
 //! A deadline that concerns one client belongs to it ([`arm_client`](EventLoop::arm_client))
 //! and goes with it when it closes. When it comes, the client's handle says what it means
@@ -12,9 +13,11 @@
 //! client's deadline is looked at about once per timeout, whatever its request rate.
 //!
 //! To add a per-client deadline of the loop (say, a handshake that must complete in
-//! time): a [`LoopTimer`] variant, armed with `arm_client` where it starts, cancelled
-//! with [`cancel_client`](EventLoop::cancel_client) where it is met, and a match arm in
-//! [`fire_client`](EventLoop::fire_client) that asks the handle what it means.
+//! time): a [`LoopTimer`] variant; [`arm_client`](EventLoop::arm_client) where it starts
+//! (keep the `TimerId` it returns where the condition is met, e.g. in the handle, and
+//! `self.deadlines.cancel(id)` there; or let it come and have the handle answer
+//! [`OnDeadline::Done`]); and a match arm in [`fire_client`](EventLoop::fire_client)
+//! that asks the handle what it means. The client's deadlines go with it.
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +44,12 @@ pub(super) enum LoopTimer {
     AcceptRetry(usize),
     /// The stop's deadline: wakes the poll, and the loop ends this turn.
     Shutdown,
+    /// A trusted proxy's connection must have sent its PROXY header by now (see
+    /// `proxy.rs`); met or not, it is not cancelled: the handle says whether it still
+    /// matters.
+    ProxyHeader,
+    /// The lifecycle's heartbeat (a supervisor's watchdog), periodic.
+    Heartbeat,
 }
 
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
@@ -61,16 +70,20 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         self.deadlines.insert(at, period, Some(key), timer)
     }
 
-    /// Cancels a client's deadline (the condition it waited for was met in time).
-    #[allow(dead_code)] // For the next per-client deadlines (see the module docs).
-    pub(super) fn cancel_client(&mut self, id: TimerId) {
-        self.deadlines.cancel(id);
-    }
-
     /// Arms a new client's idle deadline, if there is an idle timeout.
     pub(super) fn arm_idle(&mut self, key: usize, now: Instant) {
         if let Some(timeout) = self.core.info.config.idle_timeout {
             self.arm_client(key, LoopTimer::Idle, later(now, timeout), Duration::ZERO);
+        }
+    }
+
+    /// Arms the lifecycle's heartbeat, if it asks for one.
+    pub(super) fn arm_heartbeat(&mut self, now: Instant) {
+        let interval = self.lifecycle.as_ref().and_then(|l| l.heartbeat_interval());
+        if let Some(interval) = interval.filter(|i| !i.is_zero()) {
+            let at = later(now, interval);
+            self.deadlines
+                .insert(at, interval, None, LoopTimer::Heartbeat);
         }
     }
 
@@ -94,6 +107,14 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     self.deadlines.finish(due.id, None, now);
                     self.retry_accept(index, now);
                 }
+                (None, LoopTimer::Heartbeat) => {
+                    if let Some(lifecycle) = self.lifecycle.as_mut() {
+                        lifecycle.heartbeat();
+                    }
+                    // Periodic: next on its grid, once however many beats a stall missed.
+                    self.deadlines
+                        .finish(due.id, Some(LoopTimer::Heartbeat), now);
+                }
                 (None, _) => self.deadlines.finish(due.id, None, now),
             }
         }
@@ -106,13 +127,23 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             self.deadlines.finish(id, None, now);
             return;
         };
+        if task == LoopTimer::ProxyHeader {
+            self.deadlines.finish(id, None, now);
+            if let Some(refusal) = client.on_header_deadline() {
+                self.refuse(key, refusal, now);
+            }
+            return;
+        }
         let verdict = match task {
             LoopTimer::Idle => match self.core.info.config.idle_timeout {
                 Some(timeout) => client.on_idle_deadline(now, timeout),
                 None => OnDeadline::Done,
             },
             LoopTimer::Linger { until } => client.on_linger_check(now >= until),
-            LoopTimer::AcceptRetry(_) | LoopTimer::Shutdown => OnDeadline::Done,
+            LoopTimer::AcceptRetry(_)
+            | LoopTimer::Shutdown
+            | LoopTimer::ProxyHeader
+            | LoopTimer::Heartbeat => OnDeadline::Done,
         };
         match verdict {
             OnDeadline::Close(reason) => {

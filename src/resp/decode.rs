@@ -6,9 +6,12 @@
 //! line was already searched), so feeding a request one byte at a time costs time linear
 //! in its size. No length announced by the peer reserves memory: buffers grow only with
 //! bytes that actually arrived, and an announcement above the limits is refused on sight.
+//! Until its client has authenticated (when the session says one must), a request is held
+//! to Redis's far smaller limits on what it may announce.
 
 use super::error::RespError;
 use super::inline::split_inline;
+use super::session::{UNAUTHENTICATED_MAX_ARGS, UNAUTHENTICATED_MAX_BULK};
 use super::{RespLimits, Span};
 
 /// A client's progress through a request that has not fully arrived yet.
@@ -41,9 +44,10 @@ pub(crate) enum Outcome {
 }
 
 /// Decodes the request at the start of `input`, filling `spans` (and `inline` for an
-/// inline command).
+/// inline command). `auth_required`: the client has yet to authenticate.
 pub(crate) fn decode(
     limits: &RespLimits,
+    auth_required: bool,
     state: &mut RespDecodeState,
     input: &[u8],
     spans: &mut Vec<Span>,
@@ -51,13 +55,14 @@ pub(crate) fn decode(
 ) -> Result<Outcome, RespError> {
     match input.first() {
         None => Ok(Outcome::Incomplete),
-        Some(b'*') => decode_multibulk(limits, state, input, spans),
+        Some(b'*') => decode_multibulk(limits, auth_required, state, input, spans),
         Some(_) => decode_inline(limits, state, input, spans, inline),
     }
 }
 
 fn decode_multibulk(
     limits: &RespLimits,
+    auth_required: bool,
     state: &mut RespDecodeState,
     input: &[u8],
     spans: &mut Vec<Span>,
@@ -76,6 +81,9 @@ fn decode_multibulk(
         let count = parse_int(digits).ok_or(RespError::InvalidMultibulkLength)?;
         if count > i64::from(i32::MAX) || count > limits.max_multibulk_len as i64 {
             return Err(RespError::InvalidMultibulkLength);
+        }
+        if count > UNAUTHENTICATED_MAX_ARGS && auth_required {
+            return Err(RespError::UnauthenticatedMultibulkLength);
         }
         if count <= 0 {
             // `*0` and `*-1` carry no command: Redis drops them silently.
@@ -113,6 +121,9 @@ fn decode_multibulk(
         if len < 0 || len as u64 > limits.max_bulk_len as u64 {
             return Err(RespError::InvalidBulkLength);
         }
+        if len > UNAUTHENTICATED_MAX_BULK && auth_required {
+            return Err(RespError::UnauthenticatedBulkLength);
+        }
         let data_end = data_start + len as usize;
         let Some(terminator) = input.get(data_end..data_end + 2) else {
             // The header is parsed again when more bytes arrive: it is a few bytes long,
@@ -137,7 +148,7 @@ fn decode_multibulk(
     if resumed {
         // The whole request is here now: one more pass from its start collects every
         // argument's position (linear, and only for requests that spanned reads).
-        return decode_multibulk(limits, state, input, spans);
+        return decode_multibulk(limits, auth_required, state, input, spans);
     }
     Ok(Outcome::Multibulk(used))
 }
@@ -259,7 +270,7 @@ pub fn parse_int(digits: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::codec::{Codec, Decoded};
-    use crate::resp::{RespCodec, encode_request};
+    use crate::resp::{RespCodec, RespSession, encode_request};
 
     /// Decodes everything in `input`, fed whole: requests as word lists, or the error.
     fn decode_all(codec: &mut RespCodec, input: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, RespError> {
@@ -267,7 +278,7 @@ mod tests {
         let mut out = Vec::new();
         let mut pos = 0;
         loop {
-            match codec.decode((), &mut state, &input[pos..])? {
+            match codec.decode(RespSession::default(), &mut state, &input[pos..])? {
                 Decoded::Request(args, used) => {
                     out.push(args.iter().map(<[u8]>::to_vec).collect());
                     pos += used;
@@ -413,7 +424,10 @@ mod tests {
         for &b in input.iter() {
             buffer.push(b);
             loop {
-                match codec.decode((), &mut state, &buffer).unwrap() {
+                match codec
+                    .decode(RespSession::default(), &mut state, &buffer)
+                    .unwrap()
+                {
                     Decoded::Request(args, used) => {
                         got.push(args.iter().map(<[u8]>::to_vec).collect::<Vec<_>>());
                         buffer.drain(..used);
@@ -458,6 +472,55 @@ mod tests {
         assert_eq!(decode_all(&mut codec, &ok).unwrap().len(), 1);
     }
 
+    /// Before authentication, Redis's limits: at most 10 arguments, bulks of at most 16384
+    /// bytes; a malformed or over-the-limits header still gets its own error first.
+    #[test]
+    fn unauthenticated_limits_apply_only_while_auth_is_required() {
+        let restricted = RespSession {
+            auth_required: true,
+            ..RespSession::default()
+        };
+        let cases: &[(&[u8], Option<RespError>)] = &[
+            (b"*11\r\n", Some(RespError::UnauthenticatedMultibulkLength)),
+            (b"*10\r\n", None),
+            (
+                b"*1\r\n$16385\r\n",
+                Some(RespError::UnauthenticatedBulkLength),
+            ),
+            (b"*1\r\n$16384\r\n", None),
+            (b"*3000000000\r\n", Some(RespError::InvalidMultibulkLength)),
+            (b"*1\r\n$-5\r\n", Some(RespError::InvalidBulkLength)),
+            (b"*x\r\n", Some(RespError::InvalidMultibulkLength)),
+        ];
+        for (input, expected) in cases {
+            for cut in 1..=input.len() {
+                let mut codec = RespCodec::default();
+                let mut state = RespDecodeState::default();
+                let first = codec.decode(restricted, &mut state, &input[..cut]);
+                let outcome = match first {
+                    Ok(Decoded::Incomplete) => codec.decode(restricted, &mut state, input),
+                    other => other,
+                };
+                assert_eq!(outcome.err(), *expected, "{input:?} cut at {cut}");
+            }
+            // Without the restriction only the real limits apply.
+            let mut codec = RespCodec::default();
+            let outcome = codec.decode(
+                RespSession::default(),
+                &mut RespDecodeState::default(),
+                input,
+            );
+            assert!(
+                !matches!(
+                    outcome,
+                    Err(RespError::UnauthenticatedBulkLength
+                        | RespError::UnauthenticatedMultibulkLength)
+                ),
+                "{input:?}"
+            );
+        }
+    }
+
     /// Found by the fuzzer: a header line longer than the limit gave "invalid multibulk
     /// length" when it arrived whole but "too big mbulk count string" when split.
     #[test]
@@ -470,9 +533,11 @@ mod tests {
         for cut in 1..input.len() {
             let mut codec = RespCodec::new(limits);
             let mut state = RespDecodeState::default();
-            let first = codec.decode((), &mut state, &input[..cut]);
+            let first = codec.decode(RespSession::default(), &mut state, &input[..cut]);
             let outcome = match first {
-                Ok(Decoded::Incomplete) => codec.decode((), &mut state, input).map(|_| ()),
+                Ok(Decoded::Incomplete) => codec
+                    .decode(RespSession::default(), &mut state, input)
+                    .map(|_| ()),
                 other => other.map(|_| ()),
             };
             assert_eq!(
@@ -528,7 +593,7 @@ mod properties {
 
     use super::*;
     use crate::codec::{Codec, Decoded};
-    use crate::resp::{RespCodec, encode_request};
+    use crate::resp::{RespCodec, RespSession, encode_request};
 
     type Requests = Vec<Vec<Vec<u8>>>;
 
@@ -563,7 +628,7 @@ mod properties {
             buffer.extend_from_slice(&input[from..to]);
             from = to;
             loop {
-                match codec.decode((), &mut state, &buffer) {
+                match codec.decode(RespSession::default(), &mut state, &buffer) {
                     Ok(Decoded::Request(args, used)) => {
                         assert!(used > 0 && used <= buffer.len());
                         requests.push(args.iter().map(<[u8]>::to_vec).collect());

@@ -29,6 +29,12 @@ pub enum RespError {
     ExpectedLineFeed,
     /// Bulk data not followed by `\r\n`.
     BulkNotTerminated,
+    /// `*n` above [`UNAUTHENTICATED_MAX_ARGS`](super::session::UNAUTHENTICATED_MAX_ARGS)
+    /// from a client that has yet to authenticate.
+    UnauthenticatedMultibulkLength,
+    /// `$n` above [`UNAUTHENTICATED_MAX_BULK`](super::session::UNAUTHENTICATED_MAX_BULK)
+    /// from a client that has yet to authenticate.
+    UnauthenticatedBulkLength,
 }
 
 impl fmt::Display for RespError {
@@ -49,6 +55,10 @@ impl fmt::Display for RespError {
             RespError::NulInInline => f.write_str("NUL byte in inline request"),
             RespError::ExpectedLineFeed => f.write_str("expected '\\n' after '\\r'"),
             RespError::BulkNotTerminated => f.write_str("expected '\\r\\n' after bulk data"),
+            RespError::UnauthenticatedMultibulkLength => {
+                f.write_str("unauthenticated multibulk length")
+            }
+            RespError::UnauthenticatedBulkLength => f.write_str("unauthenticated bulk length"),
         }
     }
 }

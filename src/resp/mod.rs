@@ -1,11 +1,13 @@
-//! RESP2, the Redis wire protocol, as a [`Codec`]: what lets `redis-cli`,
+//! RESP, the Redis wire protocol, as a [`Codec`]: what lets `redis-cli`,
 //! `redis-benchmark` and every Redis client library talk to the loop.
 //!
 //! Requests are arrays of bulk strings (`*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n`) or inline
 //! commands (`ECHO hi\r\n`, double and single quotes as `redis-cli` writes them).
-//! Responses are [`Reply`] values. Error texts follow Redis's own (`tests/unit/protocol.tcl`)
-//! so that Redis's protocol cases replay unchanged; where Redis is lax (it skips the two
-//! bytes after a bulk string unchecked) this decoder is strict.
+//! Responses are [`Reply`] values, encoded in RESP2 or RESP3 as each connection's
+//! [`RespSession`] says (RESP2 until a service switches it, as `HELLO 3` does). Error texts
+//! follow Redis's own (`tests/unit/protocol.tcl`) so that Redis's protocol cases replay
+//! unchanged; where Redis is lax (it skips the two bytes after a bulk string unchecked)
+//! this decoder is strict.
 //!
 //! The [`client`] side is the other end: what a program talking to a RESP server needs,
 //! RESP3 replies included.
@@ -13,14 +15,20 @@
 //! - [`decode`]: the incremental request decoder;
 //! - [`error`]: [`RespError`], why a request is malformed;
 //! - [`inline`]: splitting an inline command into words;
-//! - [`reply`]: [`Reply`] and its encoding;
+//! - [`reply`]: [`Reply`] and its encoding, RESP2 or RESP3;
+//! - [`session`]: [`RespSession`], a connection's protocol version and whether it must
+//!   still authenticate;
+//! - [`queue`]: [`RequestQueue`], requests copied out of the input buffer to be handled
+//!   later;
 //! - [`client`]: the client side: [`encode_request`], the reply [`Framer`], [`Value`].
 
 pub mod client;
 pub mod decode;
 pub mod error;
 pub mod inline;
+pub mod queue;
 pub mod reply;
+pub mod session;
 
 use std::fmt;
 
@@ -28,7 +36,9 @@ use crate::codec::{Codec, Decoded};
 pub use client::{Framer, MalformedReply, Value, encode_request};
 pub use decode::{RespDecodeState, parse_int};
 pub use error::RespError;
+pub use queue::RequestQueue;
 pub use reply::Reply;
+pub use session::{Protocol, RespSession};
 
 /// Size limits the decoder enforces as soon as a header announces a size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +62,8 @@ impl Default for RespLimits {
     }
 }
 
-/// The RESP2 codec: decodes requests into [`Args`], encodes [`Reply`] values.
+/// The RESP codec: decodes requests into [`Args`], encodes [`Reply`] values in the
+/// protocol version of each connection's [`RespSession`].
 ///
 /// One codec serves every client of a loop; its scratch space (argument positions and
 /// unquoted inline words) is reused from request to request, so decoding allocates only
@@ -86,17 +97,18 @@ impl Codec for RespCodec {
     type Request<'a> = Args<'a>;
     type Response<'a> = Reply<'a>;
     type DecodeState = RespDecodeState;
-    type Session = ();
+    type Session = RespSession;
     type Error = RespError;
 
     fn decode<'a>(
         &'a mut self,
-        _: (),
+        session: RespSession,
         state: &mut RespDecodeState,
         input: &'a [u8],
     ) -> Result<Decoded<Args<'a>>, RespError> {
         decode::decode(
             &self.limits,
+            session.auth_required,
             state,
             input,
             &mut self.spans,
@@ -123,11 +135,21 @@ impl Codec for RespCodec {
     }
 
     #[inline]
-    fn encode(_: (), response: &Reply<'_>, out: &mut Vec<u8>) {
-        response.encode(out);
+    fn encode(session: RespSession, response: &Reply<'_>, out: &mut Vec<u8>) {
+        response.encode(session.protocol, out);
     }
 
-    fn encode_error(_: (), message: &dyn fmt::Display, out: &mut Vec<u8>) {
+    /// Only the protocol version changes how a reply is encoded: a published message is
+    /// encoded once for RESP2 receivers and once for RESP3 ones, authenticated or not.
+    #[inline]
+    fn encoding(session: RespSession) -> RespSession {
+        RespSession {
+            protocol: session.protocol,
+            ..RespSession::default()
+        }
+    }
+
+    fn encode_error(_: RespSession, message: &dyn fmt::Display, out: &mut Vec<u8>) {
         reply::encode_error_message(message, out);
     }
 }

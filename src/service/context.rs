@@ -52,6 +52,7 @@ impl<'a, C: Codec, S: Service<C>> Context<'a, C, S> {
 
     /// This client's protocol session: what it agreed with the server about the wire
     /// format (for RESP: the version, 2 or 3, and whether it is authenticated).
+    #[inline]
     pub fn session(&self) -> C::Session {
         self.server
             .current
@@ -86,6 +87,7 @@ impl<'a, C: Codec, S: Service<C>> Context<'a, C, S> {
     }
 
     /// This client's service state.
+    #[inline]
     pub fn state(&mut self) -> &mut S::ClientState {
         let key = self.key();
         match self.server.core.clients.get_mut(key) {
@@ -98,7 +100,7 @@ impl<'a, C: Codec, S: Service<C>> Context<'a, C, S> {
     pub fn set_name(&mut self, name: Option<&str>) {
         let key = self.key();
         if let Some(client) = self.server.core.clients.get_mut(key) {
-            client.info.name = name.map(Box::from);
+            client.info.set_name(name);
         }
     }
 

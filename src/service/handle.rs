@@ -32,7 +32,7 @@ use crate::codec::Codec;
 ///
 /// # Examples
 /// A producer thread broadcasting to the clients a service keeps in a list:
-/// ```no_run
+/// ```
 /// # use muxd::{Config, Context, Server, Service, ClientId};
 /// # use muxd::resp::{Args, RespCodec, Reply};
 /// #[derive(Default)]
@@ -52,6 +52,7 @@ use crate::codec::Codec;
 /// config.listen.push("tcp://127.0.0.1:0".parse()?);
 /// let server = Server::bind(config, RespCodec::default(), News::default())?;
 /// let handle = server.handle();
+/// # server.handle().stop().unwrap(); // (here: stop at once)
 /// std::thread::spawn(move || {
 ///     for n in 0.. {
 ///         let text = format!("news #{n}");
@@ -213,7 +214,7 @@ impl<C: Codec, S: Service<C>> ServerHandle<C, S> {
     /// (more than the output high watermark unread) by then, the response is dropped,
     /// as [`ServerContext::send_to`] would.
     ///
-    /// ```no_run
+    /// ```
     /// # use muxd::{ClientId, ServerHandle, commands::CommandService, resp::{RespCodec, Reply}};
     /// # fn f(handle: ServerHandle<RespCodec, CommandService>, id: ClientId) {
     /// let result = String::from("computed elsewhere");

@@ -202,8 +202,10 @@ impl<'a, C: Codec, S: Service<C>> ServerContext<'a, C, S> {
     }
 
     /// Runs `f` every `period` (at least [`MIN_PERIOD`]) with the service and the context
-    /// of the client with `id`, while it is open; the timer goes with the client. Returns
-    /// `None`, arming nothing, if no such client is open.
+    /// of the client with `id`, while it is open; the timer goes with the client. A tick
+    /// is skipped while the client has more than the output high watermark unread (it is
+    /// not reading: what `f` would send must not pile up). Returns `None`, arming
+    /// nothing, if no such client is open.
     pub fn every_for(
         &mut self,
         id: ClientId,

@@ -128,8 +128,7 @@ const fn script(runner: Runner, file: &'static str, args: &'static [&'static str
 macro_rules! matrix {
     ($($name:ident: $row:expr;)*) => {
         matrix!(@server against_redis, Kind::Redis, doc = "Against a real redis-server.", $($name: $row;)*);
-        // Until issue 8's server side (HELLO, AUTH, MULTI) lands, muxd cannot pass a row.
-        matrix!(@server against_muxd, Kind::Muxd, ignore = "issue 8 server side", $($name: $row;)*);
+        matrix!(@server against_muxd, Kind::Muxd, doc = "Against muxd.", $($name: $row;)*);
     };
     (@server $server:ident, $kind:expr, $attr:meta, $($name:ident: $row:expr;)*) => {
         mod $server {

@@ -1,59 +1,19 @@
-//! For tests of the loop as a library: a line codec of the test's own, a blocking line
-//! client, and a server run in a thread.
+//! For tests of the loop as a library: the examples' line codec, a blocking line client,
+//! and a server run in a thread.
 
-use std::fmt;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use muxd::{Codec, Config, Decoded, ListenAddr, Server, Service};
+use muxd::{Config, ListenAddr, Server, Service};
 
 use super::TIMEOUT;
 
-/// One request per `\n`-terminated line; one response per line.
-pub struct Lines;
-
-#[derive(Debug)]
-pub struct LineTooLong;
-
-impl fmt::Display for LineTooLong {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("line too long")
-    }
-}
-
-impl std::error::Error for LineTooLong {}
-
-impl Codec for Lines {
-    type Request<'a> = &'a [u8];
-    type Response<'a> = [u8];
-    type DecodeState = ();
-    type Session = ();
-    type Error = LineTooLong;
-
-    fn decode<'a>(
-        &'a mut self,
-        _: (),
-        _: &mut (),
-        input: &'a [u8],
-    ) -> Result<Decoded<&'a [u8]>, LineTooLong> {
-        match input.iter().position(|&b| b == b'\n') {
-            Some(end) => Ok(Decoded::Request(&input[..end], end + 1)),
-            None if input.len() > 1024 => Err(LineTooLong),
-            None => Ok(Decoded::Incomplete),
-        }
-    }
-
-    fn encode(_: (), response: &[u8], out: &mut Vec<u8>) {
-        out.extend_from_slice(response);
-        out.push(b'\n');
-    }
-
-    fn encode_error(_: (), message: &dyn fmt::Display, out: &mut Vec<u8>) {
-        out.extend_from_slice(format!("ERROR {message}\n").as_bytes());
-    }
-}
+/// The examples' line codec (`ERROR <message>` for errors, lines up to 4 KiB).
+#[path = "../../examples/lines/mod.rs"]
+mod codec;
+pub use codec::Lines;
 
 /// A blocking client of a line server; every read times out.
 pub struct LineClient {

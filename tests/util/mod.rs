@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod haproxy;
+pub mod notify;
 pub mod redis_server;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -44,6 +46,12 @@ impl Muxd {
     /// Starts muxd on `127.0.0.1:0` and `<tempdir>/muxd.sock`, plus `extra` flags.
     #[track_caller]
     pub fn start(extra: &[&str]) -> Muxd {
+        Muxd::start_adjusted(extra, |_| {})
+    }
+
+    /// Like [`start`](Muxd::start), letting the caller adjust the command (environment).
+    #[track_caller]
+    pub fn start_adjusted(extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Muxd {
         let dir = tempfile::tempdir().expect("temp dir");
         let sock = dir.path().join("muxd.sock");
         let mut args: Vec<String> = vec![
@@ -53,7 +61,7 @@ impl Muxd {
             sock.display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Muxd::start_args(dir, args)
+        Muxd::start_command(dir, args, adjust)
     }
 
     /// Starts muxd with exactly `args`, waiting for its READY line.
@@ -70,7 +78,26 @@ impl Muxd {
         args: Vec<String>,
         adjust: impl FnOnce(&mut Command),
     ) -> Muxd {
-        let mut command = Command::new(muxd_bin());
+        Muxd::start_via(dir, &[], args, adjust)
+    }
+
+    /// Like [`start_command`](Muxd::start_command), run by `wrapper` (a program and its
+    /// arguments, such as `systemd-socket-activate -l ADDR`) that execs muxd in its place.
+    #[track_caller]
+    pub fn start_via(
+        dir: tempfile::TempDir,
+        wrapper: &[String],
+        args: Vec<String>,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Muxd {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(muxd_bin());
+                command
+            }
+            None => Command::new(muxd_bin()),
+        };
         command
             .args(&args)
             .stdin(Stdio::null())
@@ -251,6 +278,16 @@ pub fn collect_lines(
             line.clear();
         }
     });
+}
+
+/// A TCP port nobody listens on right now, for tools that cannot bind port 0 themselves
+/// (`systemd-socket-activate`, a config file). Another process may take it meanwhile:
+/// rare on loopback, and the test then fails at bind with a clear message.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// Runs `muxd` with `args` and expects it to exit without printing READY.
@@ -461,6 +498,73 @@ impl Client {
     pub fn cmd(&mut self, words: &[&str]) -> Reply {
         let parts: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
         self.cmd_bytes(&parts)
+    }
+
+    /// Sends a command and reads its reply as a [`Value`] of any kind (RESP3 included).
+    #[track_caller]
+    pub fn value(&mut self, words: &[&str]) -> Value {
+        let parts: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        self.send(&encode(&parts));
+        match self.try_read_value() {
+            Ok(value) => value,
+            Err(e) => panic!("reading the reply to {words:?} failed: {e}"),
+        }
+    }
+
+    /// Sends a command and reads the raw bytes of its one reply.
+    #[track_caller]
+    pub fn raw(&mut self, words: &[&str]) -> Vec<u8> {
+        let parts: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        self.send(&encode(&parts));
+        self.read_raw()
+    }
+
+    /// Reads the raw bytes of one reply, or `None` once the server has closed the
+    /// connection (end of stream or reset) with no partial reply left.
+    #[track_caller]
+    pub fn read_raw_or_end(&mut self) -> Option<Vec<u8>> {
+        loop {
+            match self.framer.advance(&self.buf) {
+                Ok(Some(len)) => return Some(self.buf.drain(..len).collect()),
+                Ok(None) => {}
+                Err(e) => panic!(
+                    "malformed reply {:?}: {e}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+            match self.read_more() {
+                Ok(0) if self.buf.is_empty() => return None,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset && self.buf.is_empty() => {
+                    return None;
+                }
+                Ok(0) => panic!(
+                    "the connection closed inside a reply: {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+                Ok(_) => {}
+                Err(e) => panic!("reading a reply failed: {e}"),
+            }
+        }
+    }
+
+    /// Reads the raw bytes of one reply, of any kind.
+    #[track_caller]
+    pub fn read_raw(&mut self) -> Vec<u8> {
+        loop {
+            match self.framer.advance(&self.buf) {
+                Ok(Some(len)) => return self.buf.drain(..len).collect(),
+                Ok(None) => {}
+                Err(e) => panic!(
+                    "malformed reply {:?}: {e}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+            match self.read_more() {
+                Ok(0) => panic!("the server closed the connection before replying"),
+                Ok(_) => {}
+                Err(e) => panic!("reading a reply failed: {e}"),
+            }
+        }
     }
 
     #[track_caller]

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
-use super::{TIMEOUT, collect_lines, stop_child};
+use super::{Client, TIMEOUT, collect_lines, require_tool, stop_child};
 
 /// What Redis logs once every listener is open (7.0: "Ready to accept connections";
 /// 7.2 adds the listener's kind after it).
@@ -28,6 +28,18 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
+    /// Starts one like [`start`](RedisServer::start) when `redis-server` is installed; else
+    /// `None`, after a note, or a failure in CI (see `require_tool`).
+    #[track_caller]
+    pub fn start_if_installed(extra: &[&str]) -> Option<RedisServer> {
+        require_tool("redis-server").then(|| RedisServer::start(extra))
+    }
+
+    /// A client connected to its Unix socket.
+    pub fn connect(&self) -> Client {
+        Client::unix(&self.unix_path())
+    }
+
     /// Starts redis-server with the reference settings plus `extra` (such as
     /// `["--requirepass", "pw"]`). Redis cannot bind port 0 (that disables TCP), so a free
     /// port is picked first; if another process takes it meanwhile, a new one is tried.

@@ -8,6 +8,7 @@ use anyhow::{Context as _, bail};
 use clap::{ArgAction, Parser};
 use muxd::ListenAddr;
 
+use crate::handshake::Greeting;
 use crate::workload::{Test, Workload, parse_tests};
 
 /// muxd-bench: a load generator for muxd and any RESP (Redis protocol) server.
@@ -39,6 +40,10 @@ use crate::workload::{Test, Workload, parse_tests};
 /// replies received and checked, "errors" error replies and failed connections,
 /// "wrong" replies that differ from the expected one (a malformed reply is wrong and
 /// closes its connection). Examples of errors and wrong replies go to stderr.
+///
+/// Before the load, every connection sends HELLO 3 with -3 (so the load runs over RESP3,
+/// and --command learns and checks RESP3 replies), AUTH with -a (and --user), or
+/// HELLO 3 AUTH user password with both, and checks the reply (a map, +OK).
 ///
 /// Idle mode: --idle N opens N connections, checks a PING on each, prints
 /// "IDLE N connected" on stdout, and holds them open without traffic until --duration
@@ -136,6 +141,19 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub timeout: f64,
 
+    /// Speak RESP3: send HELLO 3 on each connection before the load (redis-benchmark's -3).
+    #[arg(short = '3')]
+    pub resp3: bool,
+
+    /// Authenticate each connection with this password before the load (AUTH, or
+    /// HELLO 3 AUTH with -3), as redis-benchmark's -a.
+    #[arg(short = 'a', value_name = "PASSWORD")]
+    pub password: Option<String>,
+
+    /// The user to authenticate as with -a (default: Redis's "default").
+    #[arg(long, value_name = "USER", requires = "password")]
+    pub user: Option<String>,
+
     /// Print help (--help; -h is the host, as in redis-benchmark).
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -181,6 +199,8 @@ pub struct Plan {
     pub json: bool,
     pub quiet: bool,
     pub timeout: Duration,
+    /// What each connection sends before the load (or, idle, before holding still).
+    pub greeting: Greeting,
 }
 
 /// Largest pipeline accepted.
@@ -277,11 +297,18 @@ impl Cli {
                 }
             }
         };
+        let greeting = Greeting::new(
+            self.resp3,
+            self.user.as_deref(),
+            self.password.as_deref(),
+            matches!(mode, Mode::Idle { .. }),
+        );
         Ok(Plan {
             target,
             clients: connections,
             pipeline: self.pipeline.max(1),
             threads,
+            greeting,
             mode,
             json: self.json,
             quiet: self.quiet,
@@ -435,6 +462,19 @@ mod tests {
                 hold: None
             }
         );
+    }
+
+    #[test]
+    fn resp3_and_password() {
+        let c = plan(&["-3", "-a", "pw", "--user", "bob"]).unwrap();
+        assert_eq!(
+            c.greeting,
+            Greeting::new(true, Some("bob"), Some("pw"), false)
+        );
+        let c = plan(&["-a", "pw", "--idle", "3"]).unwrap();
+        assert_eq!(c.greeting, Greeting::new(false, None, Some("pw"), true));
+        assert!(plan(&[]).unwrap().greeting.is_empty());
+        assert!(parse(&["--user", "bob"]).is_err(), "--user needs -a");
     }
 
     #[test]

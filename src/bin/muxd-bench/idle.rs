@@ -50,13 +50,14 @@ pub fn run(plan: &Plan, count: usize, hold: Option<Duration>) -> anyhow::Result<
     for t in 0..threads {
         let (lo, hi) = share(count, threads, t);
         let target = plan.target.clone();
+        let greeting = plan.greeting.clone();
         let timeout = plan.timeout;
         let ready_tx = ready_tx.clone();
         let stop = Arc::clone(&stop);
         let handle = thread::Builder::new()
             .name(format!("idle-{t}"))
             .spawn(move || -> Held {
-                match connect_many(&target, hi - lo, batch, true, timeout) {
+                match connect_many(&target, hi - lo, batch, &greeting, timeout) {
                     Ok(streams) => {
                         let _ = ready_tx.send(Ok(()));
                         drop(ready_tx);

@@ -16,6 +16,7 @@
 )]
 
 mod cli;
+mod handshake;
 mod idle;
 mod net;
 mod report;
@@ -111,7 +112,7 @@ fn run_test(
     let expect = match &workload.expect {
         Some(expect) => expect.clone(),
         None => {
-            let learned = learn(&plan.target, &workload.request, plan.timeout)
+            let learned = learn(plan, &workload.request)
                 .with_context(|| format!("learning the reply to {:?}", workload.name))?;
             if !plan.quiet {
                 eprintln!(
@@ -151,6 +152,7 @@ fn run_test(
         gos.push(go_tx);
         let shared = Arc::clone(&shared);
         let target = plan.target.clone();
+        let greeting = plan.greeting.clone();
         let timeout = plan.timeout;
         let ready_tx = ready_tx.clone();
         let done_tx = done_tx.clone();
@@ -161,7 +163,7 @@ fn run_test(
                 // every such sender being gone.
                 let _done = done_tx;
                 let ready =
-                    connect_many(&target, hi - lo, batch, false, timeout).and_then(|streams| {
+                    connect_many(&target, hi - lo, batch, &greeting, timeout).and_then(|streams| {
                         Worker::new(&shared, t, lo, streams).context("setting up the poll loop")
                     });
                 let worker = match ready {
@@ -268,8 +270,10 @@ fn distinct(samples: Vec<String>) -> Vec<String> {
     out
 }
 
-/// Sends `request` once on a connection of its own and returns the complete reply.
-fn learn(target: &ListenAddr, request: &[u8], timeout: Duration) -> anyhow::Result<Vec<u8>> {
+/// Sends `request` once on a connection of its own, after the plan's greeting (so the
+/// reply is learned in the protocol the load will speak), and returns the complete reply.
+fn learn(plan: &Plan, request: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let (target, timeout) = (&plan.target, plan.timeout);
     let mut stream: Box<dyn ReadWrite> = match target {
         ListenAddr::Tcp(addr) => {
             let s = std::net::TcpStream::connect_timeout(addr, timeout)
@@ -286,29 +290,51 @@ fn learn(target: &ListenAddr, request: &[u8], timeout: Duration) -> anyhow::Resu
             Box::new(s)
         }
     };
+    let mut buf = [0u8; 16 * 1024];
+    let mut reply = Vec::new();
+    if !plan.greeting.is_empty() {
+        stream
+            .write_all(&plan.greeting.bytes)
+            .context("sending the greeting")?;
+        let mut answered = 0;
+        while !plan.greeting.done(answered) {
+            let n = stream
+                .read(&mut buf)
+                .context("waiting for the greeting's replies")?;
+            if n == 0 {
+                bail!("the server closed the connection instead of answering the greeting");
+            }
+            reply.extend_from_slice(buf.get(..n).unwrap_or_default());
+            let used = plan
+                .greeting
+                .check(&reply, &mut answered)
+                .map_err(|e| anyhow!(e))?;
+            reply.drain(..used);
+        }
+    }
     stream.write_all(request).context("sending the request")?;
     let mut framer = Framer::new();
-    let mut reply = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
     loop {
+        if !reply.is_empty() {
+            match framer.advance(&reply) {
+                Ok(Some(len)) => {
+                    if len != reply.len() {
+                        bail!(
+                            "the server sent more than one reply: \"{}\"",
+                            printable(&reply, 200)
+                        );
+                    }
+                    return Ok(reply);
+                }
+                Ok(None) => {}
+                Err(m) => bail!("malformed reply ({m}): \"{}\"", printable(&reply, 200)),
+            }
+        }
         let n = stream.read(&mut buf).context("waiting for the reply")?;
         if n == 0 {
             bail!("the server closed the connection without replying");
         }
         reply.extend_from_slice(buf.get(..n).unwrap_or_default());
-        match framer.advance(&reply) {
-            Ok(Some(len)) => {
-                if len != reply.len() {
-                    bail!(
-                        "the server sent more than one reply: \"{}\"",
-                        printable(&reply, 200)
-                    );
-                }
-                return Ok(reply);
-            }
-            Ok(None) => {}
-            Err(m) => bail!("malformed reply ({m}): \"{}\"", printable(&reply, 200)),
-        }
     }
 }
 

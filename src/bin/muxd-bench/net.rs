@@ -10,6 +10,7 @@ use mio::net::{TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use muxd::ListenAddr;
 
+use crate::handshake::Greeting;
 use crate::report::printable;
 
 /// A connected, non-blocking socket to the server: the library's own stream type.
@@ -41,10 +42,6 @@ fn is_connected(stream: &Stream) -> io::Result<bool> {
     }
 }
 
-/// `PING` as a multibulk request, and the reply every RESP server gives it.
-const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
-const PONG: &[u8] = b"+PONG\r\n";
-
 /// Connections being opened at once, over all threads: well under the usual accept
 /// backlogs (muxd 1024, Redis 511).
 const CONNECT_BATCH: usize = 256;
@@ -62,19 +59,22 @@ const UNIX_RETRY: Duration = Duration::from_millis(2);
 /// One connection being opened.
 struct Opening {
     stream: Stream,
-    /// Connected (and, when checking, answered `+PONG`).
+    /// Connected, and its greeting answered as it must be.
     ready: bool,
     connected: bool,
-    /// Bytes of `PING` written.
+    /// Bytes of the greeting written.
     written: usize,
-    /// Bytes of the reply read so far.
+    /// Replies read and not yet checked.
     reply: Vec<u8>,
+    /// Requests of the greeting answered so far.
+    answered: usize,
 }
 
 /// Opens `count` connections to `target`, at most `batch` at a time: a batch is started,
-/// and the next one only once every connection of it is established (and, with `ping`,
-/// has answered `PING` with `+PONG`, which proves the server really accepted it). So no
-/// more than `batch` connections ever wait in the server's accept queue.
+/// and the next one only once every connection of it is established and has answered its
+/// `greeting` (`HELLO 3`, `AUTH`, and in idle mode a `PING`, which proves the server
+/// really accepted it). So no more than `batch` connections ever wait in the server's
+/// accept queue.
 ///
 /// A Unix connect refused because the backlog is full (`EAGAIN`; `ECONNREFUSED` once the
 /// server has accepted others) is retried after a short sleep. Any other failure, or a
@@ -83,7 +83,7 @@ pub fn connect_many(
     target: &ListenAddr,
     count: usize,
     batch: usize,
-    ping: bool,
+    greeting: &Greeting,
     timeout: Duration,
 ) -> anyhow::Result<Vec<Stream>> {
     let mut poll = Poll::new().context("creating a poller")?;
@@ -109,6 +109,7 @@ pub fn connect_many(
                 connected: false,
                 written: 0,
                 reply: Vec::new(),
+                answered: 0,
             });
         }
         let mut left = size;
@@ -117,10 +118,10 @@ pub fn connect_many(
             if now >= deadline {
                 bail!(
                     "cannot connect to {target}: {left} of {size} connections still not {} after {:.1} s",
-                    if ping {
-                        "answering PING"
-                    } else {
+                    if greeting.is_empty() {
                         "established"
+                    } else {
+                        "answering their greeting"
                     },
                     timeout.as_secs_f64()
                 );
@@ -138,7 +139,7 @@ pub fn connect_many(
                 if o.ready {
                     continue;
                 }
-                o.step(ping)
+                o.step(greeting)
                     .with_context(|| format!("cannot connect to {target}"))?;
                 if o.ready {
                     left -= 1;
@@ -196,7 +197,7 @@ pub fn explain(target: &ListenAddr, e: io::Error) -> anyhow::Error {
 
 impl Opening {
     /// Moves this connection forward after an event.
-    fn step(&mut self, ping: bool) -> anyhow::Result<()> {
+    fn step(&mut self, greeting: &Greeting) -> anyhow::Result<()> {
         if !self.connected {
             if let Some(e) = self.stream.take_error()? {
                 let hint = if e.kind() == io::ErrorKind::ConnectionRefused {
@@ -210,12 +211,12 @@ impl Opening {
                 return Ok(());
             }
             self.connected = true;
-            if !ping {
+            if greeting.is_empty() {
                 self.ready = true;
                 return Ok(());
             }
         }
-        while let Some(rest) = PING.get(self.written..).filter(|r| !r.is_empty()) {
+        while let Some(rest) = greeting.bytes.get(self.written..).filter(|r| !r.is_empty()) {
             match self.stream.write(rest) {
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -229,20 +230,20 @@ impl Opening {
                         _ => &[],
                     };
                     if said.is_empty() {
-                        bail!("sending PING: {e}");
+                        bail!("sending the greeting: {e}");
                     }
                     bail!(
-                        "sending PING: {e} (the server sent \"{}\")",
+                        "sending the greeting: {e} (the server sent \"{}\")",
                         printable(said, 200)
                     );
                 }
             }
         }
-        let mut buf = [0u8; 256];
+        let mut buf = [0u8; 4096];
         loop {
             match self.stream.read(&mut buf) {
                 Ok(0) => bail!(
-                    "the server closed the connection instead of answering PING{}",
+                    "the server closed the connection instead of answering{}",
                     if self.reply.is_empty() {
                         String::new()
                     } else {
@@ -252,10 +253,14 @@ impl Opening {
                 Ok(n) => {
                     self.reply
                         .extend_from_slice(buf.get(..n).unwrap_or_default());
-                    if self.reply.len() >= PONG.len() || !PONG.starts_with(&self.reply) {
-                        if self.reply != PONG {
+                    let used = greeting
+                        .check(&self.reply, &mut self.answered)
+                        .map_err(|e| anyhow!(e))?;
+                    self.reply.drain(..used);
+                    if greeting.done(self.answered) {
+                        if !self.reply.is_empty() {
                             bail!(
-                                "PING answered with \"{}\" instead of +PONG",
+                                "the server sent more than the replies to its greeting: \"{}\"",
                                 printable(&self.reply, 200)
                             );
                         }
@@ -265,7 +270,7 @@ impl Opening {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => bail!("waiting for PONG: {e}"),
+                Err(e) => bail!("waiting for the replies to the greeting: {e}"),
             }
         }
     }
@@ -317,7 +322,8 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let e = connect_many(&ListenAddr::Tcp(addr), 3, 2, false, Duration::from_secs(5))
+        let none = Greeting::default();
+        let e = connect_many(&ListenAddr::Tcp(addr), 3, 2, &none, Duration::from_secs(5))
             .map(drop)
             .map_err(|e| format!("{e:#}"))
             .unwrap_err();
@@ -326,7 +332,8 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("none.sock");
-        let e = connect_many(&ListenAddr::Unix(path), 1, 1, true, Duration::from_secs(5))
+        let ping = Greeting::new(false, None, None, true);
+        let e = connect_many(&ListenAddr::Unix(path), 1, 1, &ping, Duration::from_secs(5))
             .map(drop)
             .map_err(|e| format!("{e:#}"))
             .unwrap_err();
@@ -336,6 +343,8 @@ mod tests {
     #[test]
     fn connects_in_batches_and_checks_pong() {
         use std::io::{Read as _, Write as _};
+        const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+        const PONG: &[u8] = b"+PONG\r\n";
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
@@ -350,8 +359,9 @@ mod tests {
             }
             held
         });
+        let ping = Greeting::new(false, None, None, true);
         let streams =
-            connect_many(&ListenAddr::Tcp(addr), 5, 2, true, Duration::from_secs(5)).unwrap();
+            connect_many(&ListenAddr::Tcp(addr), 5, 2, &ping, Duration::from_secs(5)).unwrap();
         assert_eq!(streams.len(), 5);
         assert_eq!(server.join().unwrap().len(), 5);
     }

@@ -12,7 +12,7 @@
 use std::fmt;
 
 use anyhow::bail;
-use muxd::resp::{Reply, encode_request};
+use muxd::resp::{Protocol, Reply, encode_request};
 
 /// One of the built-in tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +81,7 @@ impl Workload {
             Test::Echo => {
                 let payload = vec![b'x'; data_size];
                 let mut bulk = Vec::new();
-                Reply::Bulk(&payload).encode(&mut bulk);
+                Reply::Bulk(&payload).encode(Protocol::Resp2, &mut bulk);
                 (request([&b"ECHO"[..], &payload]), Expect::Exact(bulk))
             }
             Test::Add => (request(["ADD", "1"]), Expect::Counter),

@@ -1,6 +1,7 @@
 //! The request encoder: a command's arguments as the multibulk array a server decodes.
 
 use crate::resp::reply::Reply;
+use crate::resp::session::Protocol;
 
 /// Appends one request to `out`: `*<n>\r\n`, then each argument as `$<len>\r\n<arg>\r\n`.
 ///
@@ -31,17 +32,17 @@ where
         _ => None,
     };
     if let Some(count) = announced {
-        Reply::ArrayHeader(count).encode(out);
+        Reply::ArrayHeader(count).encode(Protocol::Resp2, out);
     }
     let body = out.len();
     let mut count = 0;
     for arg in args {
-        Reply::Bulk(arg.as_ref()).encode(out);
+        Reply::Bulk(arg.as_ref()).encode(Protocol::Resp2, out);
         count += 1;
     }
     if announced != Some(count) {
         let mut header = Vec::new();
-        Reply::ArrayHeader(count).encode(&mut header);
+        Reply::ArrayHeader(count).encode(Protocol::Resp2, &mut header);
         out.splice(start..body, header);
     }
 }

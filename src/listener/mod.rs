@@ -7,14 +7,22 @@
 //! file left by a crashed server is replaced, a path a live server answers on is refused, a
 //! path that is not a socket is never touched, and the file is removed when the listener
 //! is dropped (only if it is still the file this listener created).
+//!
+//! - `addr.rs`: [`ListenAddr`], where a master socket listens;
+//! - [`activation`]: sockets inherited from systemd (socket activation), adopted as they
+//!   are, their files never removed;
+//! - [`proxy`]: the PROXY protocol, which peers may send a header and the header itself.
+
+pub mod activation;
+mod addr;
+pub mod proxy;
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 
 use log::{debug, warn};
@@ -25,120 +33,8 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use crate::error::Error;
 use crate::stream::{Peer, PeerCred, Stream};
 
-/// Where a master socket listens: a TCP address or a Unix socket path.
-///
-/// Written with a scheme, as the daemon prints it on its `READY` line:
-/// `tcp://127.0.0.1:7379`, `tcp://[::1]:7379`, `unix:///tmp/muxd.sock`. When parsing, a bare
-/// `host:port` means TCP and a bare path starting with `/` or `.` means Unix.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ListenAddr {
-    /// A TCP socket address (IPv4 or IPv6). Port 0 asks the OS for a free port.
-    Tcp(SocketAddr),
-    /// A filesystem path for a Unix-domain stream socket.
-    Unix(PathBuf),
-}
-
-impl ListenAddr {
-    /// Parses a TCP address, resolving a host name (`localhost:7379`) to one address: its
-    /// first IPv4 address when it has one (clients resolving `localhost` mostly try
-    /// 127.0.0.1), else its first address.
-    ///
-    /// # Errors
-    /// Returns an [`ErrorKind::InvalidAddress`](crate::ErrorKind::InvalidAddress) error if
-    /// the text is not `host:port` or the host does not resolve.
-    pub fn tcp(text: &str) -> Result<ListenAddr, Error> {
-        if let Ok(addr) = text.parse::<SocketAddr>() {
-            return Ok(ListenAddr::Tcp(addr));
-        }
-        let addrs = text
-            .to_socket_addrs()
-            .map_err(|_| Error::invalid_address(text, "expected host:port"))?;
-        prefer_ipv4(addrs)
-            .map(ListenAddr::Tcp)
-            .ok_or_else(|| Error::invalid_address(text, "host name resolves to no address"))
-    }
-
-    /// Resolves `host` (a name, or an address with IPv6 written without brackets) and
-    /// `port` to one TCP address, chosen as [`tcp`](ListenAddr::tcp) chooses: where a
-    /// client connects to reach a server listening on that host.
-    ///
-    /// # Errors
-    /// The resolver's error, or `NotFound` when the name has no address.
-    ///
-    /// # Examples
-    /// ```
-    /// use muxd::ListenAddr;
-    ///
-    /// let addr = ListenAddr::resolve("::1", 7379)?;
-    /// assert_eq!(addr.to_string(), "tcp://[::1]:7379");
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn resolve(host: &str, port: u16) -> io::Result<ListenAddr> {
-        prefer_ipv4((host, port).to_socket_addrs()?)
-            .map(ListenAddr::Tcp)
-            .ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, "host name resolves to no address")
-            })
-    }
-
-    /// A Unix socket path.
-    pub fn unix(path: impl Into<PathBuf>) -> ListenAddr {
-        ListenAddr::Unix(path.into())
-    }
-
-    /// The kind of socket this address names.
-    pub fn kind(&self) -> ListenerKind {
-        match self {
-            ListenAddr::Tcp(_) => ListenerKind::Tcp,
-            ListenAddr::Unix(_) => ListenerKind::Unix,
-        }
-    }
-}
-
-/// The first IPv4 address, else the first address.
-fn prefer_ipv4(addrs: impl Iterator<Item = SocketAddr>) -> Option<SocketAddr> {
-    let mut first = None;
-    for addr in addrs {
-        if addr.is_ipv4() {
-            return Some(addr);
-        }
-        first.get_or_insert(addr);
-    }
-    first
-}
-
-impl FromStr for ListenAddr {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<ListenAddr, Error> {
-        if let Some(rest) = text.strip_prefix("tcp://") {
-            ListenAddr::tcp(rest)
-        } else if let Some(rest) = text.strip_prefix("unix://") {
-            if rest.is_empty() {
-                return Err(Error::invalid_address(text, "empty socket path"));
-            }
-            Ok(ListenAddr::unix(rest))
-        } else if text.starts_with('/') || text.starts_with('.') {
-            Ok(ListenAddr::unix(text))
-        } else if text.contains("://") {
-            Err(Error::invalid_address(
-                text,
-                "unknown scheme (use tcp:// or unix://)",
-            ))
-        } else {
-            ListenAddr::tcp(text)
-        }
-    }
-}
-
-impl fmt::Display for ListenAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ListenAddr::Tcp(addr) => write!(f, "tcp://{addr}"),
-            ListenAddr::Unix(path) => write!(f, "unix://{}", path.display()),
-        }
-    }
-}
+pub use activation::InheritedSocket;
+pub use addr::ListenAddr;
 
 /// TCP or Unix: the two kinds of master socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -210,6 +106,26 @@ impl Listener {
             ListenAddr::Tcp(sockaddr) => bind_tcp(*sockaddr, options),
             ListenAddr::Unix(path) => bind_unix(path, options),
         }
+    }
+
+    /// Serves on a socket inherited already bound and listening (socket activation). Its
+    /// socket file, for a Unix socket, is not this process's to remove.
+    pub(crate) fn adopt(inherited: InheritedSocket) -> Result<Listener, Error> {
+        let addr = inherited.addr().clone();
+        let fd = inherited.into_fd().map_err(|e| Error::bind(&addr, e))?;
+        let socket = match addr {
+            ListenAddr::Tcp(_) => MasterSocket::Tcp(mio::net::TcpListener::from_std(
+                std::net::TcpListener::from(fd),
+            )),
+            ListenAddr::Unix(_) => MasterSocket::Unix(mio::net::UnixListener::from_std(
+                std::os::unix::net::UnixListener::from(fd),
+            )),
+        };
+        Ok(Listener {
+            socket,
+            info: Arc::new(ListenerInfo { addr }),
+            socket_file: None,
+        })
     }
 
     pub(crate) fn info(&self) -> &Arc<ListenerInfo> {
@@ -426,25 +342,6 @@ mod tests {
         unix_mode: 0o600,
         backlog: 16,
     };
-
-    #[test]
-    fn parses_addresses_with_and_without_scheme() {
-        let tcp: ListenAddr = "tcp://127.0.0.1:7000".parse().unwrap();
-        assert_eq!(tcp, ListenAddr::Tcp("127.0.0.1:7000".parse().unwrap()));
-        assert_eq!(tcp.to_string(), "tcp://127.0.0.1:7000");
-        let v6: ListenAddr = "[::1]:0".parse().unwrap();
-        assert_eq!(v6.to_string(), "tcp://[::1]:0");
-        let unix: ListenAddr = "unix:///tmp/x.sock".parse().unwrap();
-        assert_eq!(unix, ListenAddr::unix("/tmp/x.sock"));
-        assert_eq!(unix.to_string(), "unix:///tmp/x.sock");
-        assert_eq!(
-            "./rel.sock".parse::<ListenAddr>().unwrap(),
-            ListenAddr::unix("./rel.sock")
-        );
-        assert!("http://x".parse::<ListenAddr>().is_err());
-        assert!("unix://".parse::<ListenAddr>().is_err());
-        assert!("nonsense".parse::<ListenAddr>().is_err());
-    }
 
     #[test]
     fn tcp_port_zero_reports_the_real_port() {
