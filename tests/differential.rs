@@ -316,6 +316,20 @@ fn cases() -> Vec<Case> {
             ],
         ),
         case(
+            "watch and unwatch, outside and inside multi",
+            vec![
+                cmd("WATCH a b"),
+                cmd("UNWATCH"),
+                cmd("WATCH"),
+                cmd("UNWATCH x"),
+                cmd("MULTI"),
+                cmd("WATCH x"),
+                cmd("UNWATCH"),
+                cmd("PING"),
+                cmd("EXEC"),
+            ],
+        ),
+        case(
             "multi aborted by queueing errors",
             vec![
                 cmd("MULTI"),

@@ -54,8 +54,8 @@ fn a_queueing_error_aborts_the_transaction() {
     let mut c = muxd.unix();
     c.cmd(&["MULTI"]);
     assert_eq!(
-        c.cmd(&["WATCH", "k"]),
-        err("ERR unknown command 'WATCH', with args beginning with: 'k' ")
+        c.cmd(&["NOSUCH", "k"]),
+        err("ERR unknown command 'NOSUCH', with args beginning with: 'k' ")
     );
     assert_eq!(c.cmd(&["ADD", "1"]), queued());
     assert_eq!(

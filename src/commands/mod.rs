@@ -71,7 +71,7 @@ impl Command {
 /// May be sent before authenticating (Redis's `no-auth`: `AUTH`, `HELLO`, `QUIT`, `RESET`).
 pub(crate) const NO_AUTH: u8 = 1;
 /// Runs at once inside `MULTI` instead of being queued (`MULTI`, `EXEC`, `DISCARD`,
-/// `QUIT`, `RESET`, as Redis's `processCommand` has them).
+/// `WATCH`, `QUIT`, `RESET`, as Redis's `processCommand` has them).
 pub(crate) const NOT_QUEUED: u8 = 2;
 /// May run in Redis's RESP2 subscribed mode (the subscription commands, `PING`, `QUIT`,
 /// `RESET`, as Redis's `processCommand` has them).
@@ -95,6 +95,8 @@ pub(crate) const COMMANDS: &[Command] = &[
     Command::new("multi", 1, multi::multi, NOT_QUEUED),
     Command::new("exec", 1, multi::exec, NOT_QUEUED),
     Command::new("discard", 1, multi::discard, NOT_QUEUED),
+    Command::new("watch", -2, multi::watch, NOT_QUEUED),
+    Command::new("unwatch", 1, multi::unwatch, 0),
     Command::new("publish", 3, pubsub::publish, 0),
     Command::new("subscribe", -2, pubsub::subscribe, PUBSUB_OK),
     Command::new("unsubscribe", -1, pubsub::unsubscribe, PUBSUB_OK),

@@ -10,6 +10,11 @@
 //! disconnecting drop the queue. muxd being one thread, nothing else runs between the
 //! queued commands.
 //!
+//! `WATCH` and `UNWATCH` are accepted as Redis accepts them: muxd keeps no keys, so
+//! nothing watched can change and `EXEC` never fails for it. `WATCH` runs at once inside
+//! `MULTI` (not queued) and is refused there with Redis's error, which does not abort the
+//! transaction; `UNWATCH` is queued like any command.
+//!
 //! The queue is bounded by the input-buffer limit (`--max-request-bytes`, Redis's
 //! `client-query-buffer-limit`): a command that would take the queue past it is refused,
 //! the queue is dropped at once and the transaction aborted (Redis has no limit of its
@@ -76,6 +81,18 @@ pub(crate) fn exec(service: &mut CommandService, _: Args<'_>, ctx: &mut Ctx<'_>)
             (command.run)(service, request, ctx);
         }
     }
+}
+
+pub(crate) fn watch(_: &mut CommandService, _: Args<'_>, ctx: &mut Ctx<'_>) {
+    if ctx.state().transaction().is_some() {
+        ctx.reply(&Reply::Error("ERR WATCH inside MULTI is not allowed"));
+        return;
+    }
+    ctx.reply(&Reply::OK);
+}
+
+pub(crate) fn unwatch(_: &mut CommandService, _: Args<'_>, ctx: &mut Ctx<'_>) {
+    ctx.reply(&Reply::OK);
 }
 
 /// Queues `request` in the open transaction and answers `+QUEUED`.
