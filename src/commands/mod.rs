@@ -33,7 +33,7 @@ pub(crate) struct Command {
     pub(crate) name: &'static str,
     /// The name as [`name_key`] packs it, so that finding a request's command compares one
     /// integer per command.
-    key: u128,
+    key: u64,
     /// Redis's convention: `n` means exactly `n` arguments (the name included), `-n` at
     /// least `n`.
     pub(crate) arity: i32,
@@ -51,8 +51,13 @@ impl Command {
         run: fn(&mut CommandService, Args<'_>, &mut Ctx<'_>),
         flags: u8,
     ) -> Command {
-        let Some(key) = name_key(name.as_bytes()) else {
-            panic!("a command name is longer than MAX_NAME");
+        assert!(
+            name.len() <= MAX_NAME,
+            "a command name is longer than MAX_NAME"
+        );
+        let key = match name_key(name.as_bytes()) {
+            Some(key) => key,
+            None => LONG_NAME,
         };
         assert!(
             is_lower_word(name.as_bytes()),
@@ -110,44 +115,39 @@ pub(crate) const COMMANDS: &[Command] = &[
 
 /// The longest command name.
 const MAX_NAME: usize = 15;
+/// The longest name [`name_key`] packs: longer ones are found by comparing bytes.
+const SHORT_NAME: usize = 7;
+/// The key of a command whose name is longer than [`SHORT_NAME`]: no name packs to it
+/// (a packed name's top byte is its length).
+const LONG_NAME: u64 = u64::MAX;
 
-/// A name of at most [`MAX_NAME`] bytes, each byte with its `0x20` bit set, and its
+/// A name of at most [`SHORT_NAME`] bytes, each byte with its `0x20` bit set, and its
 /// length, packed in one integer. Command names are lower-case letters only, and setting
 /// that bit maps a byte to a lower-case letter only from that letter or its upper case, so
 /// a request's name has a command's key exactly when it is that name, ignoring ASCII case.
-/// `None` for a longer name (no command has one).
+/// `None` for a longer name.
 ///
-/// Once per request: a name of 8 to 15 bytes is read as two overlapping 8-byte words, one
-/// of 4 to 7 bytes as two overlapping 4-byte words (the bytes they share are the same, so
-/// or-ing them is harmless), a shorter one byte by byte.
+/// Once per request: a name of 4 to 7 bytes is read as two overlapping 4-byte words (the
+/// bytes they share are the same, so or-ing them is harmless), a shorter one byte by byte.
 #[inline]
-const fn name_key(name: &[u8]) -> Option<u128> {
+const fn name_key(name: &[u8]) -> Option<u64> {
     let len = name.len();
-    if len > MAX_NAME {
-        return None;
-    }
-    let bytes = match (name.first_chunk::<8>(), name.last_chunk::<8>()) {
-        (Some(first), Some(last)) => {
-            u64::from_le_bytes(*first) as u128
-                | (u64::from_le_bytes(*last) as u128) << (8 * (len - 8))
+    let bytes = match (name.first_chunk::<4>(), name.last_chunk::<4>()) {
+        (Some(first), Some(last)) if len <= SHORT_NAME => {
+            u32::from_le_bytes(*first) as u64
+                | (u32::from_le_bytes(*last) as u64) << (8 * (len - 4))
         }
-        _ => match (name.first_chunk::<4>(), name.last_chunk::<4>()) {
-            (Some(first), Some(last)) => {
-                u32::from_le_bytes(*first) as u128
-                    | (u32::from_le_bytes(*last) as u128) << (8 * (len - 4))
-            }
-            _ => match name {
-                [] => 0,
-                [a] => *a as u128,
-                [a, b] => *a as u128 | (*b as u128) << 8,
-                [a, b, c] => *a as u128 | (*b as u128) << 8 | (*c as u128) << 16,
-                _ => return None,
-            },
+        _ => match name {
+            [] => 0,
+            [a] => *a as u64,
+            [a, b] => *a as u64 | (*b as u64) << 8,
+            [a, b, c] => *a as u64 | (*b as u64) << 8 | (*c as u64) << 16,
+            _ => return None,
         },
     };
     // 0x20 in each of the name's `len` bytes.
-    let case_bits = 0x0020_2020_2020_2020_2020_2020_2020_2020 >> (8 * (MAX_NAME - len));
-    Some(bytes | case_bits | (len as u128) << 120)
+    let case_bits = 0x0020_2020_2020_2020 >> (8 * (SHORT_NAME - len));
+    Some(bytes | case_bits | (len as u64) << 56)
 }
 
 /// Whether `name` is lower-case letters only (what [`name_key`] relies on).
@@ -271,8 +271,20 @@ const NOAUTH: &str = "NOAUTH Authentication required.";
 
 #[inline]
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Command> {
-    let key = name_key(name)?;
-    COMMANDS.iter().find(|c| c.key == key)
+    match name_key(name) {
+        Some(key) => COMMANDS.iter().find(|c| c.key == key),
+        None => lookup_long(name),
+    }
+}
+
+/// A command with a name longer than [`SHORT_NAME`] (`SUBSCRIBE`, ...), byte by byte.
+#[cold]
+fn lookup_long(name: &[u8]) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| {
+        c.key == LONG_NAME
+            && c.name.len() == name.len()
+            && c.name.as_bytes().eq_ignore_ascii_case(name)
+    })
 }
 
 pub(crate) fn arity_ok(arity: i32, argc: usize) -> bool {
