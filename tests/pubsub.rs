@@ -193,3 +193,46 @@ fn a_subscriber_resetting_mid_stream_disturbs_nobody() {
     assert_eq!(publisher.cmd(&["PUBLISH", "c", "last"]), Reply::Int(1));
     assert_eq!(steady.read_reply(), message("c", "last"));
 }
+
+/// Under RESP3 a client may publish to a channel it listens to: the message comes after
+/// the reply, never inside one, even inside `EXEC`'s array (Redis 7.2's order).
+#[test]
+fn a_push_never_lands_inside_a_reply() {
+    use muxd::resp::Value;
+    let muxd = Muxd::start(&[]);
+    let mut c = muxd.tcp();
+    c.send(&encode(&[b"HELLO", b"3"]));
+    assert!(matches!(c.try_read_value().unwrap(), Value::Map(_)));
+    let msg = |text: &str| {
+        Value::Push(vec![
+            Value::Bulk(b"message".to_vec()),
+            Value::Bulk(b"c".to_vec()),
+            Value::Bulk(text.as_bytes().to_vec()),
+        ])
+    };
+    c.send(&encode(&[b"SUBSCRIBE", b"c"]));
+    c.try_read_value().unwrap();
+    c.send(&encode(&[b"PUBLISH", b"c", b"mine"]));
+    assert_eq!(c.try_read_value().unwrap(), Value::Integer(1));
+    assert_eq!(c.try_read_value().unwrap(), msg("mine"));
+
+    let mut batch = encode(&[b"MULTI"]);
+    batch.extend(encode(&[b"PUBLISH", b"c", b"one"]));
+    batch.extend(encode(&[b"PUBLISH", b"c", b"two"]));
+    batch.extend(encode(&[b"PING"]));
+    batch.extend(encode(&[b"EXEC"]));
+    c.send(&batch);
+    for _ in 0..4 {
+        c.try_read_value().unwrap(); // +OK, +QUEUED x3
+    }
+    assert_eq!(
+        c.try_read_value().unwrap(),
+        Value::Array(vec![
+            Value::Integer(1),
+            Value::Integer(1),
+            Value::Simple(b"PONG".to_vec())
+        ])
+    );
+    assert_eq!(c.try_read_value().unwrap(), msg("one"));
+    assert_eq!(c.try_read_value().unwrap(), msg("two"));
+}

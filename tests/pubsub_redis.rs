@@ -244,7 +244,7 @@ const SHARD_CHANNELS: &[Step] = &[
     (A, &["SUBSCRIBE", "x"], Exact),
     (A, &["SSUBSCRIBE", "y"], Exact),
     (A, &["UNSUBSCRIBE"], Exact),
-    (A, &["CLIENT", "ID"], Exact),
+    (A, &["CLIENT", "GETNAME"], Exact),
     (A, &["SUNSUBSCRIBE"], Exact),
     (A, &["ECHO", "out of subscribed mode"], Exact),
 ];
@@ -276,9 +276,35 @@ const SUBSCRIBED_MODE: &[Step] = &[
     (A, &["PUBLISH", "c"], Exact),
 ];
 
+/// RESP3: every command may run while subscribed; `PING` is itself; confirmations and
+/// messages are pushes. (A client publishing to a channel it listens to is left out:
+/// Redis 7.0 sends it the message before the reply, 7.2 after it, as muxd does, so that
+/// a push never lands inside a reply; `tests/pubsub.rs` checks muxd's order.)
+const RESP3_SUBSCRIBED: &[Step] = &[
+    (A, &["SUBSCRIBE", "c"], Exact),
+    (A, &["ECHO", "allowed"], Exact),
+    (A, &["PING"], Exact),
+    (A, &["PING", "hello"], Exact),
+    (A, &["CLIENT", "NOPE"], Exact),
+    (A, &["PSUBSCRIBE", "c*"], Exact),
+    (P, &["PUBLISH", "c", "both ways"], Any),
+    (A, &["PUBSUB", "NUMSUB", "c"], Exact),
+    (A, &["UNSUBSCRIBE"], Exact),
+    (A, &["PUNSUBSCRIBE"], Exact),
+    (A, &["UNSUBSCRIBE"], Exact),
+    (B, &["SSUBSCRIBE", "s"], Exact),
+    (P, &["SPUBLISH", "s", "shard"], Exact),
+    (B, &["SUNSUBSCRIBE"], Exact),
+];
+
 #[test]
 fn channels_and_patterns_as_redis() {
     same_on_both(3, &[], CHANNELS_AND_PATTERNS);
+}
+
+#[test]
+fn channels_and_patterns_as_redis_resp3() {
+    same_on_both(3, &["HELLO", "3"], CHANNELS_AND_PATTERNS);
 }
 
 #[test]
@@ -287,8 +313,38 @@ fn shard_channels_as_redis() {
 }
 
 #[test]
+fn shard_channels_as_redis_resp3() {
+    same_on_both(3, &["HELLO", "3"], SHARD_CHANNELS);
+}
+
+#[test]
 fn subscribed_mode_as_redis() {
     same_on_both(3, &[], SUBSCRIBED_MODE);
+}
+
+#[test]
+fn resp3_has_no_subscribed_mode_as_redis() {
+    same_on_both(3, &["HELLO", "3"], RESP3_SUBSCRIBED);
+}
+
+/// `RESET` unsubscribes from everything, silently, and goes back to RESP2.
+const RESET: &[Step] = &[
+    (A, &["SUBSCRIBE", "a", "b"], Exact),
+    (A, &["PSUBSCRIBE", "p*"], Exact),
+    (A, &["SSUBSCRIBE", "s"], Exact),
+    (A, &["RESET"], Exact),
+    (P, &["PUBSUB", "NUMSUB", "a", "b"], Exact),
+    (P, &["PUBSUB", "NUMPAT"], Exact),
+    (P, &["PUBSUB", "SHARDNUMSUB", "s"], Exact),
+    (P, &["PUBLISH", "a", "nobody"], Exact),
+    (A, &["ECHO", "not subscribed any more"], Exact),
+    (A, &["UNSUBSCRIBE"], Exact),
+];
+
+#[test]
+fn reset_unsubscribes_as_redis() {
+    same_on_both(3, &[], RESET);
+    same_on_both(3, &["HELLO", "3"], RESET);
 }
 
 /// Patterns and channels whose matching Redis's `stringmatchlen` decides in its corners.
