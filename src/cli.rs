@@ -9,7 +9,7 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use muxd::listener::InheritedSocket;
 use muxd::listener::proxy::ProxyFrom;
 use muxd::resp::RespLimits;
-use muxd::{Config, ListenAddr};
+use muxd::{Config, ListenAddr, OutputLimit};
 
 use crate::supervise::Supervised;
 
@@ -76,6 +76,20 @@ pub struct Cli {
     /// Resume reading a paused client once its unread responses fall below this.
     #[arg(long, value_name = "BYTES", default_value = "16mb", value_parser = parse_size)]
     pub output_low_watermark: usize,
+
+    /// Close a subscriber as soon as this many bytes of messages and replies wait for it
+    /// unread (Redis: client-output-buffer-limit pubsub, hard); 0: no limit.
+    #[arg(long, value_name = "BYTES", default_value = "32mb", value_parser = parse_size)]
+    pub pubsub_hard_limit: usize,
+
+    /// Close a subscriber that keeps more than this many bytes unread for longer than
+    /// --pubsub-soft-seconds (Redis: client-output-buffer-limit pubsub, soft); 0: no limit.
+    #[arg(long, value_name = "BYTES", default_value = "8mb", value_parser = parse_size)]
+    pub pubsub_soft_limit: usize,
+
+    /// How long a subscriber may stay above --pubsub-soft-limit.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub pubsub_soft_seconds: u64,
 
     /// On SIGTERM, keep writing owed responses for at most SECS seconds, then close.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
@@ -218,6 +232,11 @@ impl Cli {
         config.output_high_watermark = self.output_high_watermark;
         config.output_low_watermark = self.output_low_watermark;
         config.shutdown_timeout = shutdown_timeout;
+        config.pubsub_output_limit = OutputLimit {
+            hard: self.pubsub_hard_limit,
+            soft: self.pubsub_soft_limit,
+            soft_time: Duration::from_secs(self.pubsub_soft_seconds),
+        };
         config.stop_on_signals = true;
         config.proxy_from = self.proxy_from.clone();
         config.proxy_timeout = proxy_timeout;

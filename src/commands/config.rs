@@ -7,6 +7,7 @@
 use super::{
     CommandService, Ctx, arity_ok, reply_help, reply_unknown_subcommand, reply_wrong_arity,
 };
+use crate::config::Config;
 use crate::listener::ListenAddr;
 use crate::pubsub::Glob;
 use crate::resp::{Args, Reply};
@@ -107,6 +108,7 @@ fn parameters(service: &CommandService, ctx: &Ctx<'_>) -> Vec<(&'static str, Vec
             "shutdown-timeout",
             config.shutdown_timeout.as_secs().to_string(),
         ),
+        ("client-output-buffer-limit", output_buffer_limit(config)),
         ("save", String::new()),
         ("appendonly", "no".to_owned()),
         ("databases", "1".to_owned()),
@@ -119,4 +121,18 @@ fn parameters(service: &CommandService, ctx: &Ctx<'_>) -> Vec<(&'static str, Vec
     let password = service.password.as_ref().map(|p| p.secret().to_vec());
     params.push(("requirepass", password.unwrap_or_default()));
     params
+}
+
+/// Redis's form of its three client classes' output limits (`hard soft seconds` each).
+/// muxd's only such limit is the pub/sub class's; ordinary clients are paused instead
+/// (`client-output-high-watermark`), shown as no limit, as Redis's default; muxd has no
+/// replicas, whose class keeps Redis's default.
+fn output_buffer_limit(config: &Config) -> String {
+    let pubsub = config.pubsub_output_limit;
+    format!(
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub {} {} {}",
+        pubsub.hard,
+        pubsub.soft,
+        pubsub.soft_time.as_secs()
+    )
 }
