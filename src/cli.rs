@@ -9,7 +9,7 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use muxd::listener::InheritedSocket;
 use muxd::listener::proxy::ProxyFrom;
 use muxd::resp::RespLimits;
-use muxd::{Config, ListenAddr, OutputLimit};
+use muxd::{ClientMemoryLimit, Config, ListenAddr, OutputLimit};
 
 use crate::supervise::Supervised;
 
@@ -90,6 +90,14 @@ pub struct Cli {
     /// How long a subscriber may stay above --pubsub-soft-limit.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub pubsub_soft_seconds: u64,
+
+    /// Most memory all clients' input and output buffers may hold together, in bytes or
+    /// as a share of physical memory (`25%`); past it, the clients holding the most are
+    /// closed until the total is below (Redis: maxmemory-clients). `0`: no limit.
+    #[arg(long, value_name = "BYTES|N%", default_value = "25%", value_parser = parse_client_memory)]
+    // Spelled out so that clap takes the parser's `None` (no limit) as a value, not as
+    // "flag absent".
+    pub maxmemory_clients: std::option::Option<ClientMemoryLimit>,
 
     /// On SIGTERM, keep writing owed responses for at most SECS seconds, then close.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
@@ -237,6 +245,7 @@ impl Cli {
             soft: self.pubsub_soft_limit,
             soft_time: Duration::from_secs(self.pubsub_soft_seconds),
         };
+        config.max_client_memory = self.maxmemory_clients;
         config.stop_on_signals = true;
         config.proxy_from = self.proxy_from.clone();
         config.proxy_timeout = proxy_timeout;
@@ -273,6 +282,22 @@ fn read_password_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
         );
     }
     Ok(bytes)
+}
+
+/// `1gb`, `536870912`, `25%`; `0` (or `0%`) for no limit.
+fn parse_client_memory(text: &str) -> Result<Option<ClientMemoryLimit>, String> {
+    let limit = match text.trim().strip_suffix('%') {
+        Some(percent) => match percent.trim().parse::<u8>() {
+            Ok(0) => return Ok(None),
+            Ok(p) if p <= 100 => ClientMemoryLimit::PercentOfRam(p),
+            _ => return Err(format!("{text:?} is not a percentage from 0% to 100%")),
+        },
+        None => match parse_size(text)? {
+            0 => return Ok(None),
+            n => ClientMemoryLimit::Bytes(n),
+        },
+    };
+    Ok(Some(limit))
 }
 
 fn parse_proxy_from(text: &str) -> Result<ProxyFrom, String> {

@@ -50,8 +50,9 @@ pub struct Config {
     pub pubsub_output_limit: OutputLimit,
     /// Most memory all clients' input and output buffers may hold together (Redis 7's
     /// `maxmemory-clients`); past it, the clients holding the most are closed until the
-    /// total is below. `None`: no limit.
-    pub max_client_memory: Option<usize>,
+    /// total is below, so a client within its share is never closed for it. `None`: no
+    /// limit. Default: a quarter of the machine's physical memory.
+    pub max_client_memory: Option<ClientMemoryLimit>,
     /// Stop gracefully on `SIGINT` and `SIGTERM` (a second signal stops at once).
     pub stop_on_signals: bool,
     /// Peers trusted to begin their connections with a PROXY protocol header (v1 or v2),
@@ -90,6 +91,52 @@ impl Default for OutputLimit {
     }
 }
 
+/// A limit on the memory of all clients' buffers together (Redis's `maxmemory-clients`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientMemoryLimit {
+    /// This many bytes.
+    Bytes(usize),
+    /// This percentage (1 to 100) of the machine's physical memory.
+    PercentOfRam(u8),
+}
+
+impl ClientMemoryLimit {
+    /// The limit in bytes (for a share of memory, of the memory the system reports;
+    /// without a figure, no limit).
+    pub fn bytes(self) -> usize {
+        match self {
+            ClientMemoryLimit::Bytes(n) => n,
+            ClientMemoryLimit::PercentOfRam(p) => {
+                physical_memory().map_or(usize::MAX, |ram| ram / 100 * usize::from(p.min(100)))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ClientMemoryLimit {
+    /// As Redis shows it: `1073741824`, or `25%`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientMemoryLimit::Bytes(n) => write!(f, "{n}"),
+            ClientMemoryLimit::PercentOfRam(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// The machine's physical memory in bytes, as the system reports it.
+pub fn physical_memory() -> Option<usize> {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    usize::try_from(pages)
+        .ok()?
+        .checked_mul(usize::try_from(page).ok()?)
+}
+
 /// File descriptors kept for the server's own use when deriving `max_clients` (poller,
 /// waker, signal pipe, listeners, logs, and the odd file), as Redis does.
 pub const RESERVED_FDS: usize = 32;
@@ -108,7 +155,7 @@ impl Default for Config {
             output_low_watermark: 16 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(10),
             pubsub_output_limit: OutputLimit::default(),
-            max_client_memory: None,
+            max_client_memory: Some(ClientMemoryLimit::PercentOfRam(25)),
             stop_on_signals: false,
             proxy_from: Vec::new(),
             proxy_timeout: Duration::from_secs(5),
@@ -133,6 +180,8 @@ pub struct ServerInfo {
     pub(crate) listeners: Vec<Arc<ListenerInfo>>,
     pub(crate) config: Config,
     pub(crate) max_clients: usize,
+    /// `config.max_client_memory` in bytes (`usize::MAX`: no limit).
+    pub(crate) max_client_memory: usize,
 }
 
 impl ServerInfo {
@@ -151,5 +200,9 @@ impl ServerInfo {
     /// The client limit in force.
     pub fn max_clients(&self) -> usize {
         self.max_clients
+    }
+    /// The limit on all clients' buffer memory in force, in bytes (`usize::MAX`: none).
+    pub fn max_client_memory(&self) -> usize {
+        self.max_client_memory
     }
 }

@@ -139,7 +139,7 @@ mod tokens;
 pub use client::{ClientId, ClientInfo, CloseReason};
 pub use client_table::{ClientEntry, Clients};
 pub use codec::{Codec, Decoded};
-pub use config::{Config, OutputLimit, ServerInfo};
+pub use config::{ClientMemoryLimit, Config, OutputLimit, ServerInfo};
 pub use error::{Error, ErrorKind};
 pub use lifecycle::Lifecycle;
 pub use listener::{ListenAddr, ListenerInfo, ListenerKind};

@@ -188,6 +188,7 @@ pub(crate) fn return_input<D: Default>(
     if input.own {
         if let Some(b) = own.as_deref_mut() {
             input.buf.shrink_if_idle(KEEP_BUFFER);
+            input.buf.shrink_to_data(KEEP_BUFFER);
             b.input = input.buf;
             b.decode = input.decode;
         }
@@ -253,12 +254,17 @@ pub(crate) fn return_output<D: Default>(
     recycle(&mut scratch.write, output.buf);
 }
 
-/// Drops the written front of a client's own output (it still owes the rest).
+/// Drops the written front of a client's own output (it still owes the rest), and gives
+/// back memory it no longer needs.
 #[cold]
 fn compact<D>(output: &mut Output, b: &mut Buffers<D>) {
     output.buf.drain(..output.written);
     b.frames.shift(output.written);
     output.written = 0;
+    let len = output.buf.len();
+    if output.buf.capacity() / 4 > len {
+        output.buf.shrink_to((len + len / 4).max(KEEP_BUFFER));
+    }
 }
 
 /// Keeps what the shared output buffer still owes in the client's own buffers.

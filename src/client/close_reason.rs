@@ -27,11 +27,14 @@ pub enum CloseReason {
     Limit,
     /// A trusted proxy sent no complete PROXY header within the timeout.
     ProxyTimeout,
+    /// All clients' buffers held more than the server-wide limit and this client held the
+    /// most (`maxmemory-clients`).
+    Evicted,
 }
 
 impl CloseReason {
     /// Every reason, in the order `INFO` lists them: counters and reports iterate this.
-    pub const ALL: [CloseReason; 10] = [
+    pub const ALL: [CloseReason; 11] = [
         CloseReason::PeerClosed,
         CloseReason::ProtocolError,
         CloseReason::Reset,
@@ -42,6 +45,7 @@ impl CloseReason {
         CloseReason::ServicePanic,
         CloseReason::Limit,
         CloseReason::ProxyTimeout,
+        CloseReason::Evicted,
     ];
 
     /// This reason's place in [`CloseReason::ALL`].
@@ -62,6 +66,7 @@ impl CloseReason {
             CloseReason::ServicePanic => "service_panic",
             CloseReason::Limit => "limit",
             CloseReason::ProxyTimeout => "proxy_timeout",
+            CloseReason::Evicted => "evicted",
         }
     }
 }

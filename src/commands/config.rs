@@ -109,6 +109,12 @@ fn parameters(service: &CommandService, ctx: &Ctx<'_>) -> Vec<(&'static str, Vec
             config.shutdown_timeout.as_secs().to_string(),
         ),
         ("client-output-buffer-limit", output_buffer_limit(config)),
+        (
+            "maxmemory-clients",
+            config
+                .max_client_memory
+                .map_or_else(|| "0".to_owned(), |limit| limit.to_string()),
+        ),
         ("save", String::new()),
         ("appendonly", "no".to_owned()),
         ("databases", "1".to_owned()),

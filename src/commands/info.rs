@@ -128,11 +128,12 @@ fn write_section(section: &str, service: &CommandService, ctx: &Ctx<'_>, out: &m
             let topics = ctx.topics();
             let _ = write!(
                 out,
-                "pubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n",
+                "pubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nevicted_clients:{}\r\n",
                 topics.len(Kind::Channel),
                 topics.len(Kind::Pattern),
                 topics.len(Kind::ShardChannel),
                 stats.client_output_buffer_limit_disconnections,
+                stats.evicted_clients,
             );
             for reason in CloseReason::ALL {
                 let _ = write!(out, "closed_{}:{}\r\n", reason, stats.closed(reason));

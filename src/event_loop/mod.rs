@@ -7,6 +7,7 @@
 //! - [`serve`]: a client's bytes are read, decoded, and handed to the service;
 //! - [`output`]: what a client is owed is written, its `WRITABLE` interest kept in step;
 //! - [`close`]: end of stream, lingering, closing and shutdown;
+//! - [`memory`]: all clients' buffer memory held under `maxmemory-clients`;
 //! - [`proxy`]: with the PROXY protocol on, a connection's header before it is served;
 //! - [`timers`]: the loop's deadlines (idle timeout, lingering, accept retries, the stop's
 //!   deadline, the PROXY header's, the lifecycle's heartbeat), whose nearest one is the
@@ -18,7 +19,7 @@
 //! work: what services asked for (close another client, stop), clients whose turn ended
 //! at a budget with input left, accepts left over, the deadlines that have come, then
 //! every client sent something by another (a published message, `send_to`), written
-//! once with all it got this turn. The client handle decides what an event means for it
+//! once with all it got this turn, and the clients' memory checked. The client handle decides what an event means for it
 //! ([`Client`](crate::client::Client)'s transitions); the loop carries it out. Nothing a
 //! client does can end the loop.
 
@@ -33,7 +34,7 @@ use mio::{Events, Interest, Poll, Registry, Waker};
 use crate::client::CloseReason;
 use crate::client::buffers::Scratch;
 use crate::codec::Codec;
-use crate::config::{Config, ServerInfo};
+use crate::config::{ClientMemoryLimit, Config, ServerInfo};
 use crate::error::Error;
 use crate::lifecycle::Lifecycle;
 use crate::service::core::Core;
@@ -44,6 +45,7 @@ use crate::tokens::{self, Owner};
 mod accept;
 mod callbacks;
 mod close;
+mod memory;
 mod output;
 mod proxy;
 mod serve;
@@ -97,11 +99,15 @@ impl<C: Codec, S: Service<C>> Bound<C, S> {
             None
         };
         let max_clients = config.effective_max_clients();
+        let max_client_memory = config
+            .max_client_memory
+            .map_or(usize::MAX, ClientMemoryLimit::bytes);
         let info = ServerInfo {
             started: Instant::now(),
             listeners: listeners.iter().filter_map(ListenerSlot::info).collect(),
             config,
             max_clients,
+            max_client_memory,
         };
         let bound = Bound {
             poll,
@@ -196,8 +202,18 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// Runs until stopped; returns the service.
     fn run(mut self) -> Result<S, Error> {
         info!(
-            "serving max_clients={} timeout={}",
+            "serving max_clients={} maxmemory_clients={} maxmemory_clients_bytes={} timeout={}",
             self.core.info.max_clients,
+            self.core
+                .info
+                .config
+                .max_client_memory
+                .map_or_else(|| "0".to_owned(), |limit| limit.to_string()),
+            self.core
+                .info
+                .config
+                .max_client_memory
+                .map_or(0, ClientMemoryLimit::bytes),
             self.core
                 .info
                 .config
@@ -343,5 +359,6 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         // What `on_disconnect` asked for when the loop closed clients on its own.
         self.apply_effects(now);
         self.flush_queued(now);
+        self.enforce_client_memory();
     }
 }

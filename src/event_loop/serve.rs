@@ -225,6 +225,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 self.close_now(key, CloseReason::Reset);
             }
         }
+        // What it read (a large request arriving) or was sent counts at once.
+        self.enforce_client_memory();
     }
 
     /// Decodes and handles the complete requests in the turn's input, up to the turn's
