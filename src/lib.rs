@@ -12,7 +12,7 @@
 //!  │                                  │ ctx.reply ─► Codec::encode         │
 //!  │ writable client ─► output.rs: write what is owed; WRITABLE interest   │
 //!  │                    only while something is; watermarks pause/resume   │
-//!  │ ctx.publish ─► pubsub/: a shared frame queued for each subscriber,    │
+//!  │ ctx.publish ─► pubsub/: encoded once, a shared range queued for each  │
 //!  │                each written once (writev) at the end of the turn      │
 //!  │ end of stream, QUIT, errors, idle, SIGTERM                            │
 //!  │                 ─► close.rs: write what is owed, linger, close        │

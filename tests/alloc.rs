@@ -1,8 +1,8 @@
 //! Steady-state serving allocates nothing per request: 100,000 pipelined PINGs through an
 //! in-process server, with a global allocator that counts the server thread's allocations;
 //! with and without an idle timeout (whose deadline follows every request), over RESP2 and
-//! over RESP3. And a message published to 100 subscribers allocates its one shared frame,
-//! nothing per subscriber.
+//! over RESP3. And messages published to 100 subscribers allocate nothing either: each is
+//! encoded once into a batch shared by all of them, reused once written.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -145,7 +145,7 @@ fn pipelined_pings_allocate_nothing(
 }
 
 #[test]
-fn a_published_message_allocates_one_frame_not_one_per_subscriber() {
+fn published_messages_allocate_nothing_after_warm_up() {
     static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
     const SUBSCRIBERS: usize = 100;
     const PER_BATCH: usize = 200;
@@ -199,8 +199,10 @@ fn a_published_message_allocates_one_frame_not_one_per_subscriber() {
     let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
     let messages = (50 * PER_BATCH) as u64;
     eprintln!("{allocated} allocations for {messages} messages to {SUBSCRIBERS} subscribers");
+    // The messages go into batches reused once written: nothing per message at all (a
+    // few allocations may come from a batch growing to a new size).
     assert!(
-        allocated <= messages + messages / 20,
+        allocated <= messages / 100,
         "{allocated} allocations for {messages} messages to {SUBSCRIBERS} subscribers"
     );
     handle.stop().unwrap();

@@ -357,14 +357,18 @@ mod tests {
 
     #[test]
     fn frames_keep_their_places_when_output_moves_or_compacts() {
-        use crate::client::frames::Frame;
+        use crate::client::frames::Arena;
+        let mut arena = Arena::default();
+        let batch = arena.open();
+        let mut message = |text: &[u8]| arena.append(batch, |out| out.extend_from_slice(text)).0;
+        let (first, second) = (message(b"msg"), message(b"second"));
         let mut scratch = Scratch::new();
         let mut own: Option<Box<Buffers<()>>> = None;
         // A turn on the shared buffer: a reply, then a message it sent itself.
         let mut out = lend_output(own.as_deref_mut(), &mut scratch);
         out.buf.extend_from_slice(b":1\r\n:2\r\n");
         let b = own.get_or_insert_with(Default::default);
-        b.frames.push(out.buf.len(), Frame::new(b"msg"));
+        b.frames.push(out.buf.len(), first, &mut arena);
         out.written = 2; // the socket took two bytes
         return_output(&mut own, out, &mut scratch);
         let b = own.as_deref_mut().unwrap();
@@ -380,7 +384,7 @@ mod tests {
         let mut own: Option<Box<Buffers<()>>> = Some(Box::default());
         let b = own.as_deref_mut().unwrap();
         b.output.extend_from_slice(&vec![b'x'; COMPACT_AT + 4]);
-        b.frames.push(COMPACT_AT + 4, Frame::new(b"second"));
+        b.frames.push(COMPACT_AT + 4, second, &mut arena);
         let mut out = lend_output(own.as_deref_mut(), &mut scratch);
         assert!(out.own);
         out.written = COMPACT_AT + 2;

@@ -1,54 +1,172 @@
-//! Shared frames in a client's output: bytes encoded once for many clients (a published
-//! message), queued by reference between the client's own response bytes, and written
+//! Shared frames in a client's output: bytes encoded once for many clients (published
+//! messages), queued by reference between the client's own response bytes, and written
 //! together with them in one `writev`.
 //!
-//! A client's output is its own bytes (`output[written..]`, responses encoded for it
-//! alone) and a queue of [`Frame`]s, each placed after a given number of those bytes:
-//! a frame queued when the client owed `n` own bytes goes out after them and before any
-//! own bytes encoded later. Queuing a frame copies nothing and, once the queue has grown
-//! to its working size, allocates nothing: it is a reference count and a place in a ring.
+//! The bytes live in the loop's [`Arena`] of batches: the messages published on one
+//! topic, in one encoding form, are appended to that topic's open batch, so every
+//! subscriber of the topic is owed the same growing range of it. A client's output is
+//! its own bytes (`output[written..]`, responses encoded for it alone) and a queue of
+//! ranges of batches, each placed after a given number of those bytes: a range queued
+//! when the client owed `n` own bytes goes out after them and before any own bytes
+//! encoded later. A message that extends the range a client was last queued is merged
+//! into it, so a subscriber sent a hundred messages in a turn is written one slice, not
+//! a hundred. Queuing copies nothing and, once the queue and the batches have grown to
+//! their working size, allocates nothing: a batch is counted by the ranges that
+//! reference it, cleared for reuse once none does.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
-use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::OutputLimit;
 use crate::stream::Stream;
 
-/// Slices gathered into one `writev` at most (well under the kernel's `IOV_MAX` of 1024,
-/// and enough to fill a socket buffer with small frames).
-const MAX_SLICES: usize = 128;
+/// Slices gathered into one `writev` at most (well under the kernel's `IOV_MAX` of 1024).
+const MAX_SLICES: usize = 64;
+/// A batch is closed to new messages past this many bytes, so that a slow subscriber
+/// keeps no more than this much alive beyond what it is owed.
+const BATCH_CAP: usize = 64 * 1024;
+/// Emptied batches kept for reuse.
+const POOL: usize = 64;
 
-/// Encoded bytes shared by every client they are sent to.
-#[derive(Debug, Clone)]
-pub(crate) struct Frame(Arc<[u8]>);
+/// Bytes shared by the clients they are sent to.
+#[derive(Debug, Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    /// Ranges of client queues (and messages to the client being served) that refer to it.
+    refs: usize,
+    /// Still taking messages: some topic appends to it.
+    open: bool,
+}
 
-impl Frame {
-    /// A frame holding a copy of `bytes`.
-    pub(crate) fn new(bytes: &[u8]) -> Frame {
-        Frame(Arc::from(bytes))
-    }
+/// The loop's batches of published messages.
+#[derive(Debug, Default)]
+pub(crate) struct Arena {
+    batches: slab::Slab<Batch>,
+    /// Buffers of batches gone, for new ones.
+    pool: Vec<Vec<u8>>,
+}
 
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.0
+/// A range of a batch: one message, or several sent back to back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FrameRef {
+    pub(crate) batch: usize,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+impl FrameRef {
+    fn len(&self) -> usize {
+        self.end - self.start
     }
 }
 
-/// A frame waiting in a client's output, after the first `at` bytes of its own output.
+impl Arena {
+    /// A new open batch.
+    pub(crate) fn open(&mut self) -> usize {
+        let bytes = self.pool.pop().unwrap_or_default();
+        self.batches.insert(Batch {
+            bytes,
+            refs: 0,
+            open: true,
+        })
+    }
+
+    /// Appends what `encode` writes to `batch`; returns its range (empty if it wrote
+    /// nothing, or if there is no such batch) and whether the batch is now full (to be
+    /// closed).
+    pub(crate) fn append(
+        &mut self,
+        batch: usize,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> (FrameRef, bool) {
+        let Some(b) = self.batches.get_mut(batch) else {
+            return (
+                FrameRef {
+                    batch,
+                    start: 0,
+                    end: 0,
+                },
+                true,
+            );
+        };
+        let start = b.bytes.len();
+        encode(&mut b.bytes);
+        let end = b.bytes.len();
+        (FrameRef { batch, start, end }, end >= BATCH_CAP)
+    }
+
+    /// No more messages go to `batch`; it goes once nothing refers to it.
+    pub(crate) fn close(&mut self, batch: usize) {
+        if let Some(b) = self.batches.get_mut(batch) {
+            b.open = false;
+            if b.refs == 0 {
+                self.recycle(batch);
+            }
+        }
+    }
+
+    fn retain(&mut self, batch: usize) {
+        if let Some(b) = self.batches.get_mut(batch) {
+            b.refs += 1;
+        }
+    }
+
+    /// A range of `batch` is no longer referred to.
+    fn release(&mut self, batch: usize) {
+        let Some(b) = self.batches.get_mut(batch) else {
+            return;
+        };
+        b.refs = b.refs.saturating_sub(1);
+        if b.refs > 0 {
+            return;
+        }
+        if b.open {
+            // Everyone has what it held: it starts again empty, its memory kept.
+            b.bytes.clear();
+        } else {
+            self.recycle(batch);
+        }
+    }
+
+    fn recycle(&mut self, batch: usize) {
+        if let Some(mut b) = self.batches.try_remove(batch)
+            && self.pool.len() < POOL
+            && b.bytes.capacity() <= 2 * BATCH_CAP
+        {
+            b.bytes.clear();
+            self.pool.push(b.bytes);
+        }
+    }
+
+    fn bytes(&self, r: &FrameRef) -> &[u8] {
+        self.batches
+            .get(r.batch)
+            .and_then(|b| b.bytes.get(r.start..r.end))
+            .unwrap_or_default()
+    }
+
+    /// Batches alive (for tests and introspection).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.batches.len()
+    }
+}
+
+/// A range waiting in a client's output, after the first `at` bytes of its own output.
 #[derive(Debug)]
 struct Queued {
     at: usize,
-    frame: Frame,
+    frame: FrameRef,
 }
 
-/// The frames a client is owed, in order.
+/// The shared bytes a client is owed, in order.
 #[derive(Debug, Default)]
 pub(crate) struct FrameQueue {
     queue: VecDeque<Queued>,
-    /// Bytes of the first frame already written.
+    /// Bytes of the first range already written.
     front_written: usize,
-    /// Bytes of every queued frame, the first one's written part included.
+    /// Bytes of every queued range, the first one's written part included.
     bytes: usize,
     /// Since when the client's unsent output has been above the soft limit, if it is.
     over_soft_since: Option<Instant>,
@@ -78,19 +196,29 @@ impl FrameQueue {
         self.queue.is_empty()
     }
 
-    /// Frame bytes not yet written.
+    /// Shared bytes not yet written.
     #[inline]
     pub(crate) fn owed(&self) -> usize {
         self.bytes - self.front_written
     }
 
-    /// Queues `frame` after the first `at` bytes of the client's own output.
-    pub(crate) fn push(&mut self, at: usize, frame: Frame) {
-        let len = frame.bytes().len();
-        if len > 0 {
-            self.bytes += len;
-            self.queue.push_back(Queued { at, frame });
+    /// Queues `frame` after the first `at` bytes of the client's own output: merged into
+    /// the last range if it continues it, else as a range of its own.
+    pub(crate) fn push(&mut self, at: usize, frame: FrameRef, arena: &mut Arena) {
+        if frame.len() == 0 {
+            return;
         }
+        self.bytes += frame.len();
+        if let Some(last) = self.queue.back_mut()
+            && last.at == at
+            && last.frame.batch == frame.batch
+            && last.frame.end == frame.start
+        {
+            last.frame.end = frame.end;
+            return;
+        }
+        arena.retain(frame.batch);
+        self.queue.push_back(Queued { at, frame });
     }
 
     /// The client's own output lost its first `by` bytes (written, then dropped).
@@ -100,10 +228,13 @@ impl FrameQueue {
         }
     }
 
-    /// Where each queued frame sits in the own output (for tests).
-    #[cfg(test)]
-    pub(crate) fn places(&self) -> Vec<usize> {
-        self.queue.iter().map(|q| q.at).collect()
+    /// Drops every range (the client is gone).
+    pub(crate) fn release_all(&mut self, arena: &mut Arena) {
+        for queued in self.queue.drain(..) {
+            arena.release(queued.frame.batch);
+        }
+        self.bytes = 0;
+        self.front_written = 0;
     }
 
     /// Gives back the ring's memory after a backlog (a slow reader that caught up).
@@ -113,8 +244,14 @@ impl FrameQueue {
         }
     }
 
-    /// Memory held: the frames' bytes (shared ones counted in full: each is owed to this
-    /// client) and the ring.
+    /// Where each queued range sits in the own output (for tests).
+    #[cfg(test)]
+    pub(crate) fn places(&self) -> Vec<usize> {
+        self.queue.iter().map(|q| q.at).collect()
+    }
+
+    /// Memory held: the shared bytes owed (counted in full: each is owed to this client)
+    /// and the ring.
     pub(crate) fn memory(&self) -> usize {
         self.owed() + self.queue.capacity() * std::mem::size_of::<Queued>()
     }
@@ -150,24 +287,26 @@ pub(crate) fn write_gathered(
     own: &[u8],
     written: &mut usize,
     frames: &mut FrameQueue,
+    arena: &mut Arena,
 ) -> io::Result<usize> {
     let mut sent = 0;
     loop {
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let n = gather(own, *written, frames, &mut slices);
-        if n == 0 {
-            return Ok(sent);
-        }
-        match stream.write_vectored(slices.get(..n).unwrap_or_default()) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(k) => {
-                advance(own.len(), written, frames, k);
-                sent += k;
+        let k = {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let n = gather(own, *written, frames, arena, &mut slices);
+            if n == 0 {
+                return Ok(sent);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(sent),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+            match stream.write_vectored(slices.get(..n).unwrap_or_default()) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(sent),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        advance(own.len(), written, frames, arena, k);
+        sent += k;
     }
 }
 
@@ -175,7 +314,8 @@ pub(crate) fn write_gathered(
 fn gather<'a>(
     own: &'a [u8],
     written: usize,
-    frames: &'a FrameQueue,
+    frames: &FrameQueue,
+    arena: &'a Arena,
     slices: &mut [IoSlice<'a>; MAX_SLICES],
 ) -> usize {
     let mut n = 0;
@@ -197,14 +337,24 @@ fn gather<'a>(
             pos = queued.at;
         }
         let skip = if i == 0 { frames.front_written } else { 0 };
-        push(queued.frame.bytes().get(skip..).unwrap_or_default(), &mut n);
+        push(
+            arena.bytes(&queued.frame).get(skip..).unwrap_or_default(),
+            &mut n,
+        );
     }
     push(own.get(pos..).unwrap_or_default(), &mut n);
     n
 }
 
-/// Marks `k` more bytes written, in the order [`gather`] lays them out.
-fn advance(own_len: usize, written: &mut usize, frames: &mut FrameQueue, mut k: usize) {
+/// Marks `k` more bytes written, in the order [`gather`] lays them out; a range written
+/// out no longer refers to its batch.
+fn advance(
+    own_len: usize,
+    written: &mut usize,
+    frames: &mut FrameQueue,
+    arena: &mut Arena,
+    mut k: usize,
+) {
     while k > 0 {
         let Some(front) = frames.queue.front() else {
             *written = (*written + k).min(own_len);
@@ -213,14 +363,16 @@ fn advance(own_len: usize, written: &mut usize, frames: &mut FrameQueue, mut k: 
         let before = front.at.saturating_sub(*written).min(k);
         *written += before;
         k -= before;
-        let len = front.frame.bytes().len();
+        let len = front.frame.len();
         let rest = (len - frames.front_written).min(k);
         frames.front_written += rest;
         k -= rest;
         if frames.front_written == len {
+            let batch = front.frame.batch;
             frames.queue.pop_front();
             frames.bytes -= len;
             frames.front_written = 0;
+            arena.release(batch);
         }
     }
 }
@@ -229,37 +381,80 @@ fn advance(own_len: usize, written: &mut usize, frames: &mut FrameQueue, mut k: 
 mod tests {
     use super::*;
 
-    fn laid_out(own: &[u8], written: usize, frames: &FrameQueue) -> Vec<u8> {
+    fn laid_out(own: &[u8], written: usize, frames: &FrameQueue, arena: &Arena) -> Vec<u8> {
         let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let n = gather(own, written, frames, &mut slices);
+        let n = gather(own, written, frames, arena, &mut slices);
         slices[..n].iter().flat_map(|s| s.iter().copied()).collect()
     }
 
+    fn message(arena: &mut Arena, batch: usize, text: &[u8]) -> FrameRef {
+        arena.append(batch, |out| out.extend_from_slice(text)).0
+    }
+
     #[test]
-    fn frames_interleave_with_own_bytes_and_partial_writes_resume() {
+    fn ranges_interleave_with_own_bytes_and_partial_writes_resume() {
+        let mut arena = Arena::default();
+        let a = arena.open();
+        let b = arena.open();
         let own = b"+OK\r\n:1\r\n".to_vec();
         let mut frames = FrameQueue::default();
-        frames.push(0, Frame::new(b"<a>"));
-        frames.push(5, Frame::new(b"<b>"));
-        frames.push(5, Frame::new(b"<c>"));
-        frames.push(5, Frame::new(b""));
-        let all = b"<a>+OK\r\n<b><c>:1\r\n".to_vec();
-        assert_eq!(laid_out(&own, 0, &frames), all);
-        assert_eq!(frames.owed(), 9);
+        let m1 = message(&mut arena, a, b"<a>");
+        frames.push(0, m1, &mut arena);
+        let m2 = message(&mut arena, a, b"<b>");
+        frames.push(5, m2, &mut arena);
+        let m3 = message(&mut arena, a, b"<c>");
+        frames.push(5, m3, &mut arena);
+        let m4 = message(&mut arena, b, b"<d>");
+        frames.push(5, m4, &mut arena);
+        let empty = message(&mut arena, b, b"");
+        frames.push(5, empty, &mut arena);
+        assert_eq!(frames.queue.len(), 3, "<b><c> merged: one range");
+        let all = b"<a>+OK\r\n<b><c><d>:1\r\n".to_vec();
+        assert_eq!(laid_out(&own, 0, &frames, &arena), all);
+        assert_eq!(frames.owed(), 12);
         // Write it out a few bytes at a time: what is left is always the rest.
         let mut written = 0;
         let mut done = 0;
-        for step in [2, 3, 1, 4, 1, 7] {
-            advance(own.len(), &mut written, &mut frames, step);
+        for step in [2, 3, 1, 4, 1, 4, 6] {
+            advance(own.len(), &mut written, &mut frames, &mut arena, step);
             done += step;
             assert_eq!(
-                laid_out(&own, written, &frames),
+                laid_out(&own, written, &frames, &arena),
                 all[done..].to_vec(),
                 "after {done}"
             );
         }
         assert!(frames.is_empty());
         assert_eq!((written, frames.owed()), (own.len(), 0));
+        // Nothing refers to the open batches: emptied, kept for the next messages.
+        assert_eq!(arena.len(), 2);
+        assert_eq!(
+            message(&mut arena, a, b"x"),
+            FrameRef {
+                batch: a,
+                start: 0,
+                end: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_closed_batch_goes_once_nothing_refers_to_it() {
+        let mut arena = Arena::default();
+        let a = arena.open();
+        let m = message(&mut arena, a, b"hello");
+        let mut one = FrameQueue::default();
+        let mut two = FrameQueue::default();
+        one.push(0, m, &mut arena);
+        two.push(0, m, &mut arena);
+        arena.close(a);
+        assert_eq!(arena.len(), 1);
+        one.release_all(&mut arena);
+        assert_eq!(arena.len(), 1, "still owed to the other");
+        let mut written = 0;
+        advance(0, &mut written, &mut two, &mut arena, 5);
+        assert_eq!(arena.len(), 0);
+        assert_eq!(arena.pool.len(), 1, "its memory kept for the next batch");
     }
 
     #[test]

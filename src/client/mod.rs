@@ -46,7 +46,7 @@ use crate::config::OutputLimit;
 use crate::deadlines::later;
 use crate::stream::Stream;
 use buffers::{Buffers, Input, Output, Scratch};
-use frames::{Frame, LimitHit};
+use frames::{Arena, FrameRef, LimitHit};
 
 pub use close_reason::CloseReason;
 pub use info::{ClientId, ClientInfo};
@@ -414,7 +414,12 @@ impl<C: Codec, S> Client<C, S> {
     /// # Errors
     /// A failed write (reset, broken pipe); what was written before it is counted.
     #[inline]
-    pub(crate) fn write_from(&mut self, output: &mut Output, now: Instant) -> io::Result<usize> {
+    pub(crate) fn write_from(
+        &mut self,
+        output: &mut Output,
+        arena: &mut Arena,
+        now: Instant,
+    ) -> io::Result<usize> {
         let before = output.written;
         let (result, sent) = match self.buffers.as_deref_mut() {
             Some(b) if !b.frames.is_empty() => {
@@ -423,6 +428,7 @@ impl<C: Codec, S> Client<C, S> {
                     &output.buf,
                     &mut output.written,
                     &mut b.frames,
+                    arena,
                 ) {
                     Ok(sent) => (Ok(()), sent),
                     Err(e) => (Err(e), 0),
@@ -469,23 +475,36 @@ impl<C: Codec, S> Client<C, S> {
     /// it must then be closed.
     pub(crate) fn push_frame(
         &mut self,
-        frame: Frame,
+        frame: FrameRef,
+        arena: &mut Arena,
         limit: &OutputLimit,
         now: Instant,
     ) -> Option<LimitHit> {
         let b = self.buffers.get_or_insert_with(Default::default);
         let at = b.frame_place();
-        b.frames.push(at, frame);
+        b.frames.push(at, frame, arena);
         let owed = b.owed();
         b.frames.check_limit(owed, limit, now)
     }
 
     /// Queues frames sent to it while it was being served, after the responses in
     /// `output` (lent to it for the turn): after its reply, never inside it.
-    pub(crate) fn push_own_frames(&mut self, output: &Output, frames: &mut Vec<Frame>) {
+    pub(crate) fn push_own_frames(
+        &mut self,
+        output: &Output,
+        frames: &mut Vec<FrameRef>,
+        arena: &mut Arena,
+    ) {
         let b = self.buffers.get_or_insert_with(Default::default);
         for frame in frames.drain(..) {
-            b.frames.push(output.buf.len(), frame);
+            b.frames.push(output.buf.len(), frame, arena);
+        }
+    }
+
+    /// Drops the shared bytes it is owed (it is being closed: they will not be written).
+    pub(crate) fn release_frames(&mut self, arena: &mut Arena) {
+        if let Some(b) = self.buffers.as_deref_mut() {
+            b.frames.release_all(arena);
         }
     }
 

@@ -77,7 +77,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         if !self.core.effects.to_self.is_empty() {
             let core = &mut self.core;
             let to_self = &mut core.effects.to_self;
-            own_messages(&mut core.clients, key, &output, to_self, panicked);
+            let arena = &mut core.pubsub.arena;
+            own_messages(&mut core.clients, key, &output, to_self, arena, panicked);
         }
         if panicked {
             output.buf.truncate(mark);

@@ -58,7 +58,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             return;
         }
         // Nothing can be written to it any more: it no longer counts as a subscriber.
-        self.core.pubsub.registry.remove_client(key);
+        let pubsub = &mut self.core.pubsub;
+        pubsub.registry.remove_client(key, &mut pubsub.arena);
         let mut until = now + LINGER;
         if let Some(stop) = self.shutdown_deadline {
             until = until.min(stop);
@@ -91,8 +92,11 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let Some(mut client) = self.core.clients.remove(key) else {
             return;
         };
-        // Before the slot can be taken again: nothing of it stays subscribed.
-        self.core.pubsub.registry.remove_client(key);
+        // Before the slot can be taken again: nothing of it stays subscribed, and the
+        // messages it was owed no longer hold their batches.
+        let pubsub = &mut self.core.pubsub;
+        pubsub.registry.remove_client(key, &mut pubsub.arena);
+        client.release_frames(&mut pubsub.arena);
         self.deadlines.remove_owner(key);
         self.core.timers.remove_owner(key);
         let _ = self.poll.registry().deregister(&mut client.stream);

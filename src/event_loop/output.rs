@@ -27,7 +27,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             buffers::discard_output(output, &mut self.scratch);
             return;
         };
-        let written = client.write_from(&mut output, now);
+        let written = client.write_from(&mut output, &mut self.core.pubsub.arena, now);
         client.return_output(output, &mut self.scratch);
         let id = client.info.id;
         let sent = match written {

@@ -20,7 +20,7 @@ use mio::event::Event;
 
 use super::{EventLoop, LOG_TARGET};
 use crate::client::buffers::{self, Input, Output};
-use crate::client::frames::Frame;
+use crate::client::frames::{Arena, FrameRef};
 use crate::client::{ClientId, CloseReason, OnReadable};
 use crate::client_table::ClientTable;
 use crate::codec::{Codec, Decoded};
@@ -269,7 +269,15 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         if !self.core.effects.to_self.is_empty() {
                             let core = &mut self.core;
                             let to_self = &mut core.effects.to_self;
-                            own_messages(&mut core.clients, key, &turn.output, to_self, panicked);
+                            let arena = &mut core.pubsub.arena;
+                            own_messages(
+                                &mut core.clients,
+                                key,
+                                &turn.output,
+                                to_self,
+                                arena,
+                                panicked,
+                            );
                         }
                         Step::Handled {
                             used,
@@ -373,11 +381,12 @@ pub(super) fn own_messages<C: Codec, S>(
     clients: &mut ClientTable<C, S>,
     key: usize,
     output: &Output,
-    to_self: &mut Vec<Frame>,
+    to_self: &mut Vec<FrameRef>,
+    arena: &mut Arena,
     panicked: bool,
 ) {
     match clients.get_mut(key) {
-        Some(client) if !panicked => client.push_own_frames(output, to_self),
+        Some(client) if !panicked => client.push_own_frames(output, to_self, arena),
         _ => to_self.clear(),
     }
 }

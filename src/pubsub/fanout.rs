@@ -1,44 +1,43 @@
 //! A publish: a message goes to every subscriber of its channel and of every pattern
 //! matching it.
 //!
-//! The cost is per subscriber only what it must be. For each group of receivers (the
+//! The cost per subscriber is only what it must be. For each group of receivers (the
 //! channel's subscribers, then each matching pattern's) the message is encoded once per
 //! encoding form they speak ([`Codec::encoding`]: for RESP, RESP2 arrays or RESP3
-//! pushes) into a shared [`Frame`]; each receiver gets a reference queued after what it
-//! is already owed, and joins the list of clients the loop writes at the end of its turn,
-//! once each, whatever number of messages it got. Nothing is written and nothing waits
-//! here: a subscriber that does not read only piles up references, until it reaches its
-//! output limit and is closed.
+//! pushes), appended to the group's open batch for that form in the [`Arena`]; each
+//! receiver gets the range queued after what it is already owed (merged into its last
+//! range when it continues it: the messages of a turn go out as one slice), and joins
+//! the list of clients the loop writes at the end of its turn, once each, whatever number
+//! of messages it got. Nothing is written and nothing waits here: a subscriber that does
+//! not read only piles up ranges, until it reaches its output limit and is closed.
 //!
 //! The client being served (a client publishing to a channel it listens to itself) gets
-//! its frames after its reply, never inside it: they wait in `to_self` until the service
-//! has returned.
+//! its messages after its reply, never inside it: they wait in `to_self` until the
+//! service has returned.
 
 use std::time::Instant;
 
 use log::warn;
 
-use super::{Encode, Kind, Registry, Via};
+use super::registry::Topic;
+use super::{Encode, Kind, PubSub, Via};
 use crate::client::CloseReason;
-use crate::client::frames::Frame;
+use crate::client::frames::{Arena, FrameRef};
 use crate::client_table::ClientTable;
 use crate::codec::Codec;
 use crate::config::OutputLimit;
 use crate::stats::Stats;
 
-/// Encoding forms remembered per group of receivers (RESP has two: RESP2 and RESP3).
-const FORMS: usize = 4;
-
 /// What a publish hands back to the loop, and what it needs from it.
 pub(crate) struct Fanout<'a> {
-    /// The client being served, whose frames wait in `to_self` until its reply is done.
+    /// The client being served, whose messages wait in `to_self` until its reply is done.
     pub(crate) current: Option<usize>,
     /// Clients sent something, to write at the end of the loop's turn.
     pub(crate) flush: &'a mut Vec<usize>,
     /// Clients past their output limit, to close as soon as the request is handled.
     pub(crate) kill: &'a mut Vec<(usize, CloseReason)>,
-    /// Frames for the client being served.
-    pub(crate) to_self: &'a mut Vec<Frame>,
+    /// Messages for the client being served.
+    pub(crate) to_self: &'a mut Vec<FrameRef>,
     pub(crate) limit: &'a OutputLimit,
     pub(crate) stats: &'a mut Stats,
     pub(crate) now: Instant,
@@ -48,50 +47,58 @@ pub(crate) struct Fanout<'a> {
 /// writes for a receiver reached `via` a subscription, in the encoding form given.
 /// Returns the receivers, counted as Redis counts them: a client subscribed to the
 /// channel and to a matching pattern receives, and counts, twice.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn publish<C: Codec, S>(
     table: &mut ClientTable<C, S>,
-    registry: &Registry,
-    encoded: &mut Vec<u8>,
+    pubsub: &mut PubSub<C::Session>,
     out: &mut Fanout<'_>,
     kind: Kind,
     channel: &[u8],
     encode: &mut Encode<'_, C::Session>,
 ) -> usize {
+    let PubSub {
+        registry,
+        arena,
+        forms,
+    } = pubsub;
     let mut receivers = 0;
     let direct = match kind {
         Kind::ShardChannel => Via::ShardChannel,
         Kind::Channel | Kind::Pattern => Via::Channel,
     };
-    if let Some(topic) = registry.topic(kind, channel) {
-        receivers += deliver(table, &topic.subscribers, direct, encoded, out, encode);
+    if let Some(topic) = registry.topic_mut(kind, channel) {
+        receivers += deliver(table, arena, forms, topic, direct, out, encode);
     }
     if kind == Kind::Channel {
-        for topic in registry.topics(Kind::Pattern) {
+        for topic in registry.topics_mut(Kind::Pattern) {
             if topic
                 .glob
                 .as_ref()
                 .is_some_and(|glob| glob.matches(channel))
             {
-                let via = Via::Pattern(&topic.name);
-                receivers += deliver(table, &topic.subscribers, via, encoded, out, encode);
+                let name = std::sync::Arc::clone(&topic.name);
+                receivers += deliver(table, arena, forms, topic, Via::Pattern(&name), out, encode);
             }
         }
     }
     receivers
 }
 
-/// Queues the message for each of `subscribers`; returns how many there are.
+/// Queues the message for each of `topic`'s subscribers; returns how many there are.
 fn deliver<C: Codec, S>(
     table: &mut ClientTable<C, S>,
-    subscribers: &[usize],
+    arena: &mut Arena,
+    forms: &mut Vec<C::Session>,
+    topic: &mut Topic,
     via: Via<'_>,
-    encoded: &mut Vec<u8>,
     out: &mut Fanout<'_>,
     encode: &mut Encode<'_, C::Session>,
 ) -> usize {
-    let mut forms: [Option<(C::Session, Frame)>; FORMS] = Default::default();
-    for &key in subscribers {
+    // The message in each form this group speaks, encoded on first need.
+    let mut encoded: [Option<FrameRef>; FORMS] = [None; FORMS];
+    let Topic {
+        subscribers, open, ..
+    } = topic;
+    for &key in subscribers.iter() {
         let Some(client) = table.get_mut(key) else {
             continue;
         };
@@ -99,18 +106,24 @@ fn deliver<C: Codec, S>(
             // Closing: counted, as Redis counts it, but sent nothing.
             continue;
         }
-        let form = C::encoding(client.session);
-        let known = forms
-            .iter()
-            .flatten()
-            .find(|(f, _)| *f == form)
-            .map(|(_, frame)| frame.clone());
-        let frame = known.unwrap_or_else(|| {
-            encoded.clear();
-            encode(via, form, encoded);
-            let frame = Frame::new(encoded);
-            if let Some(slot) = forms.iter_mut().find(|slot| slot.is_none()) {
-                *slot = Some((form, frame.clone()));
+        let session = C::encoding(client.session);
+        let form = match forms.iter().position(|f| *f == session) {
+            Some(form) => form,
+            None => {
+                forms.push(session);
+                forms.len() - 1
+            }
+        };
+        let Some(slot) = encoded.get_mut(form) else {
+            // More encoding forms than FORMS: not a codec this loop serves well; skipped.
+            continue;
+        };
+        let frame = *slot.get_or_insert_with(|| {
+            let batch = open_batch(open, form, arena);
+            let (frame, full) = arena.append(batch, |bytes| encode(via, session, bytes));
+            if full {
+                open.retain(|&(f, _)| f != form);
+                arena.close(batch);
             }
             frame
         });
@@ -118,7 +131,7 @@ fn deliver<C: Codec, S>(
             out.to_self.push(frame);
             continue;
         }
-        match client.push_frame(frame, out.limit, out.now) {
+        match client.push_frame(frame, arena, out.limit, out.now) {
             Some(hit) => {
                 client.begin_close(CloseReason::Limit);
                 out.kill.push((key, CloseReason::Limit));
@@ -142,3 +155,16 @@ fn deliver<C: Codec, S>(
     }
     subscribers.len()
 }
+
+/// The batch a topic's messages in `form` are appended to, opened if it has none.
+fn open_batch(open: &mut Vec<(usize, usize)>, form: usize, arena: &mut Arena) -> usize {
+    if let Some(&(_, batch)) = open.iter().find(|&&(f, _)| f == form) {
+        return batch;
+    }
+    let batch = arena.open();
+    open.push((form, batch));
+    batch
+}
+
+/// Encoding forms a publish tells apart (RESP has two: RESP2 and RESP3).
+pub(crate) const FORMS: usize = 4;

@@ -6,7 +6,8 @@
 //! - [`glob`]: patterns as Redis matches them, with a cost bound;
 //! - `registry`: who is subscribed to what, both ways (a client that goes leaves nothing);
 //! - `fanout`: a publish: each message encoded once per encoding form its receivers
-//!   speak and shared among them by reference, queued after what each is owed, each
+//!   speak into a batch they share (`client::frames::Arena`), a range of it queued
+//!   after what each is owed (the messages of a turn merged into one range), each
 //!   receiver written once at the end of the loop's turn; a subscriber past its output
 //!   limit closed, never waited for.
 //!
@@ -21,15 +22,29 @@ pub mod glob;
 mod registry;
 
 pub(crate) use fanout::{Fanout, publish};
+
+use crate::client::frames::Arena;
 pub use glob::{Glob, glob_match};
 pub(crate) use registry::Registry;
 
-/// The loop's pub/sub state: the registry, and where messages are encoded.
-#[derive(Debug, Default)]
-pub(crate) struct PubSub {
+/// The loop's pub/sub state: the registry, the batches of messages published, and the
+/// encoding forms seen (a codec's sessions reduced by [`Codec::encoding`](crate::Codec)),
+/// numbered in the order first seen.
+#[derive(Debug)]
+pub(crate) struct PubSub<Session> {
     pub(crate) registry: Registry,
-    /// Where a message is encoded before it becomes a shared frame (reused).
-    pub(crate) encoded: Vec<u8>,
+    pub(crate) arena: Arena,
+    pub(crate) forms: Vec<Session>,
+}
+
+impl<Session> Default for PubSub<Session> {
+    fn default() -> PubSub<Session> {
+        PubSub {
+            registry: Registry::default(),
+            arena: Arena::default(),
+            forms: Vec::new(),
+        }
+    }
 }
 
 /// Writes a message as a receiver reached [`Via`] a subscription gets it, in an encoding

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Kind, Subscriptions};
+use crate::client::frames::Arena;
 use crate::pubsub::Glob;
 
 /// A topic's name, shared between the registry's index and its subscribers' side.
@@ -28,6 +29,8 @@ pub(crate) struct Topic {
     pub(crate) glob: Option<Glob>,
     /// Subscribers' table keys, in no particular order.
     pub(crate) subscribers: Vec<usize>,
+    /// The batch its messages are appended to, per encoding form (form, batch).
+    pub(crate) open: Vec<(usize, usize)>,
 }
 
 /// One namespace: its topics by name.
@@ -86,6 +89,7 @@ impl Registry {
                     name: Arc::clone(&name),
                     glob,
                     subscribers: Vec::new(),
+                    open: Vec::new(),
                 });
                 space.by_name.insert(name, slot);
                 slot
@@ -108,14 +112,21 @@ impl Registry {
     }
 
     /// Unsubscribes client `key` from `name`; returns `false` if it was not subscribed.
-    pub(crate) fn unsubscribe(&mut self, key: usize, kind: Kind, name: &[u8]) -> bool {
+    /// A topic left without subscribers goes, its open batches closed in `arena`.
+    pub(crate) fn unsubscribe(
+        &mut self,
+        key: usize,
+        kind: Kind,
+        name: &[u8],
+        arena: &mut Arena,
+    ) -> bool {
         let Some(&slot) = self.space(kind).by_name.get(name) else {
             return false;
         };
-        self.unsubscribe_slot(key, kind, slot)
+        self.unsubscribe_slot(key, kind, slot, arena)
     }
 
-    fn unsubscribe_slot(&mut self, key: usize, kind: Kind, slot: usize) -> bool {
+    fn unsubscribe_slot(&mut self, key: usize, kind: Kind, slot: usize, arena: &mut Arena) -> bool {
         let Some(Some(subs)) = self.clients.get_mut(key) else {
             return false;
         };
@@ -143,13 +154,21 @@ impl Registry {
         if topic.subscribers.is_empty() {
             let topic = space.topics.remove(slot);
             space.by_name.remove(&topic.name);
+            for (_, batch) in topic.open {
+                arena.close(batch);
+            }
         }
         true
     }
 
     /// Unsubscribes client `key` from every topic of `kind`; returns their names, in the
     /// order they were dropped.
-    pub(crate) fn unsubscribe_all(&mut self, key: usize, kind: Kind) -> Vec<Name> {
+    pub(crate) fn unsubscribe_all(
+        &mut self,
+        key: usize,
+        kind: Kind,
+        arena: &mut Arena,
+    ) -> Vec<Name> {
         let slots: Vec<usize> = match self.clients.get(key) {
             Some(Some(subs)) => subs.held(kind).keys().copied().collect(),
             _ => return Vec::new(),
@@ -159,18 +178,18 @@ impl Registry {
             if let Some(topic) = self.space(kind).topics.get(slot) {
                 names.push(Arc::clone(&topic.name));
             }
-            self.unsubscribe_slot(key, kind, slot);
+            self.unsubscribe_slot(key, kind, slot, arena);
         }
         names
     }
 
     /// Removes client `key` from everything it is subscribed to (it is gone).
-    pub(crate) fn remove_client(&mut self, key: usize) {
+    pub(crate) fn remove_client(&mut self, key: usize, arena: &mut Arena) {
         if !matches!(self.clients.get(key), Some(Some(_))) {
             return;
         }
         for kind in Kind::ALL {
-            self.unsubscribe_all(key, kind);
+            self.unsubscribe_all(key, kind, arena);
         }
         if let Some(entry) = self.clients.get_mut(key) {
             *entry = None;
@@ -201,9 +220,23 @@ impl Registry {
         space.topics.get(*space.by_name.get(name)?)
     }
 
+    /// The topic `name` of `kind`, to publish on.
+    pub(crate) fn topic_mut(&mut self, kind: Kind, name: &[u8]) -> Option<&mut Topic> {
+        let space = kind.pick_mut(&mut self.spaces);
+        space.topics.get_mut(*space.by_name.get(name)?)
+    }
+
     /// Every topic of `kind`.
     pub(crate) fn topics(&self, kind: Kind) -> impl Iterator<Item = &Topic> {
         self.space(kind).topics.iter().map(|(_, topic)| topic)
+    }
+
+    /// Every topic of `kind`, to publish on.
+    pub(crate) fn topics_mut(&mut self, kind: Kind) -> impl Iterator<Item = &mut Topic> {
+        kind.pick_mut(&mut self.spaces)
+            .topics
+            .iter_mut()
+            .map(|(_, topic)| topic)
     }
 
     /// How many topics of `kind` have subscribers.
@@ -254,18 +287,19 @@ mod tests {
     #[test]
     fn unsubscribing_keeps_the_others_places_right() {
         let mut r = Registry::default();
+        let mut arena = Arena::default();
         for key in 0..5 {
             assert!(r.subscribe(key, Kind::Channel, b"a"));
             assert!(r.subscribe(key, Kind::Channel, b"b"));
         }
-        assert!(r.unsubscribe(1, Kind::Channel, b"a"));
-        assert!(!r.unsubscribe(1, Kind::Channel, b"a"));
-        assert!(r.unsubscribe(4, Kind::Channel, b"a"));
-        assert!(r.unsubscribe(0, Kind::Channel, b"a"));
+        assert!(r.unsubscribe(1, Kind::Channel, b"a", &mut arena));
+        assert!(!r.unsubscribe(1, Kind::Channel, b"a", &mut arena));
+        assert!(r.unsubscribe(4, Kind::Channel, b"a", &mut arena));
+        assert!(r.unsubscribe(0, Kind::Channel, b"a", &mut arena));
         assert_eq!(subscribers(&r, Kind::Channel, b"a"), vec![2, 3]);
         // The places recorded for the moved subscribers are right: they unsubscribe too.
-        assert!(r.unsubscribe(3, Kind::Channel, b"a"));
-        assert!(r.unsubscribe(2, Kind::Channel, b"a"));
+        assert!(r.unsubscribe(3, Kind::Channel, b"a", &mut arena));
+        assert!(r.unsubscribe(2, Kind::Channel, b"a", &mut arena));
         assert!(
             r.topic(Kind::Channel, b"a").is_none(),
             "an empty topic is gone"
@@ -276,16 +310,17 @@ mod tests {
     #[test]
     fn a_client_that_goes_leaves_nothing_behind() {
         let mut r = Registry::default();
+        let mut arena = Arena::default();
         r.subscribe(7, Kind::Channel, b"a");
         r.subscribe(7, Kind::Pattern, b"*");
         r.subscribe(7, Kind::ShardChannel, b"s");
         r.subscribe(8, Kind::Channel, b"a");
-        r.remove_client(7);
+        r.remove_client(7, &mut arena);
         assert_eq!(r.counts(7), Subscriptions::default());
         assert_eq!(r.len(Kind::Pattern) + r.len(Kind::ShardChannel), 0);
         assert_eq!(subscribers(&r, Kind::Channel, b"a"), vec![8]);
         assert!(matches!(r.clients.get(7), Some(None)));
-        r.remove_client(8);
+        r.remove_client(8, &mut arena);
         assert!(
             r.spaces
                 .iter()
@@ -297,12 +332,13 @@ mod tests {
     #[test]
     fn unsubscribe_all_returns_what_was_dropped() {
         let mut r = Registry::default();
-        assert!(r.unsubscribe_all(1, Kind::Channel).is_empty());
+        let mut arena = Arena::default();
+        assert!(r.unsubscribe_all(1, Kind::Channel, &mut arena).is_empty());
         r.subscribe(1, Kind::Channel, b"x");
         r.subscribe(1, Kind::Channel, b"y");
         r.subscribe(1, Kind::Pattern, b"z");
         let mut names: Vec<Vec<u8>> = r
-            .unsubscribe_all(1, Kind::Channel)
+            .unsubscribe_all(1, Kind::Channel, &mut arena)
             .iter()
             .map(|n| n.to_vec())
             .collect();

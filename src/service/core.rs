@@ -12,7 +12,7 @@ use mio::Registry;
 use super::sources::Sources;
 use super::{Context, ServerContext, ServerHandle, Service};
 use crate::client::CloseReason;
-use crate::client::frames::Frame;
+use crate::client::frames::FrameRef;
 use crate::client_table::ClientTable;
 use crate::codec::Codec;
 use crate::config::ServerInfo;
@@ -28,7 +28,7 @@ pub(crate) struct Core<C: Codec, S: Service<C>> {
     /// What the service asked for while the loop was in its code.
     pub(crate) effects: Effects,
     /// Topics and their subscribers.
-    pub(crate) pubsub: PubSub,
+    pub(crate) pubsub: PubSub<C::Session>,
     pub(crate) info: ServerInfo,
     pub(crate) stats: Stats,
     /// When the loop woke up for the current batch of events.
@@ -74,7 +74,7 @@ pub(crate) struct Effects {
     /// once each (slab keys; each is marked `flush_queued` while listed).
     pub(crate) flush: Vec<usize>,
     /// Messages the client being served published to itself: queued after its reply.
-    pub(crate) to_self: Vec<Frame>,
+    pub(crate) to_self: Vec<FrameRef>,
 }
 
 /// Server-wide code run once.

@@ -86,11 +86,9 @@ impl<C: Codec, S: Service<C>> ServerContext<'_, C, S> {
             stats: &mut core.stats,
             now: core.now,
         };
-        let PubSub { registry, encoded } = &mut core.pubsub;
         pubsub::publish(
             &mut core.clients,
-            registry,
-            encoded,
+            &mut core.pubsub,
             &mut fanout,
             kind,
             channel,
@@ -112,14 +110,20 @@ impl<C: Codec, S: Service<C>> Context<'_, C, S> {
     /// subscribed.
     pub fn unsubscribe(&mut self, kind: Kind, name: &[u8]) -> bool {
         let key = self.key();
-        self.core.pubsub.registry.unsubscribe(key, kind, name)
+        let PubSub {
+            registry, arena, ..
+        } = &mut self.core.pubsub;
+        registry.unsubscribe(key, kind, name, arena)
     }
 
     /// Unsubscribes this client from every topic of `kind`; returns their names, in the
     /// order they were dropped.
     pub fn unsubscribe_all(&mut self, kind: Kind) -> Vec<Arc<[u8]>> {
         let key = self.key();
-        self.core.pubsub.registry.unsubscribe_all(key, kind)
+        let PubSub {
+            registry, arena, ..
+        } = &mut self.core.pubsub;
+        registry.unsubscribe_all(key, kind, arena)
     }
 
     /// Whether this client subscribes to anything (what [`subscriptions`] would count,
