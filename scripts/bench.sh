@@ -7,6 +7,7 @@ shopt -s inherit_errexit
 usage() {
 	cat <<'EOF'
 Usage: scripts/bench.sh [--quick] [--repeat N] [--idle N] [--threads N]
+                        [--no-fanout | --fanout-only]
                         [--no-build] [--raw FILE] [--keep-tmp] [--help]
 
 Builds muxd in release mode, starts it on an ephemeral TCP port and a Unix socket in a
@@ -17,8 +18,11 @@ reference, and drives both with muxd-bench and redis-benchmark (whichever are pr
                    -c 1000 -P 1 (ping_mbulk, for latency)
 
 Runs are interleaved (muxd, Redis, muxd, Redis...) so that drift on a shared machine hits
-both servers alike; each cell is repeated and the median reported. Then a fresh muxd and a
-fresh Redis each get N idle connections and their RSS growth is reported per connection.
+both servers alike; each cell is repeated and the median reported. Then the fan-out
+(muxd-bench --pubsub; see scripts/bench_fanout.sh): one publisher to 1, 100 and 1,000
+subscribers, 64 B and 4 KiB payloads, tcp and unix, messages delivered per second, p99
+delivery latency and server CPU per million delivered. Then a fresh muxd and a fresh
+Redis each get N idle connections and their RSS growth is reported per connection.
 
 The table goes to stdout, progress to stderr.
 
@@ -27,7 +31,9 @@ Options:
   --repeat N     repetitions of each cell, median reported (default 3; --quick: 1)
   --idle N       idle connections for the memory figure (default 10000)
   --threads N    load-generator threads (default 1: one core for the server, one for
-                 the generator on a 2-core machine)
+                 the generator on a 2-core machine; with --pubsub, subscriber threads)
+  --no-fanout    skip the fan-out table
+  --fanout-only  only the fan-out table
   --no-build     use the binaries already in target/release
   --raw FILE     also write every single run as tab-separated values to FILE
   --keep-tmp     keep the temporary directory (server logs, raw output)
@@ -57,6 +63,8 @@ REPEAT=""
 IDLE_N=10000
 THREADS=1
 BUILD=1
+FANOUT=1
+FANOUT_ONLY=0
 RAW=""
 KEEP_TMP=0
 
@@ -86,6 +94,8 @@ while (($# > 0)); do
 		shift
 		;;
 	--no-build) BUILD=0 ;;
+	--no-fanout) FANOUT=0 ;;
+	--fanout-only) FANOUT_ONLY=1 ;;
 	--raw)
 		[[ -n ${2:-} ]] || {
 			echo 'bench.sh: --raw needs a file name' >&2
@@ -114,10 +124,12 @@ fi
 # Requests per run, by cell kind. Sized so that a run lasts about 2 s (default) or a
 # fraction of a second (--quick) on a 2-core machine.
 if ((QUICK)); then
-	N_P1=30000 N_P16=300000 N_C1000=30000 WARMUP_N=20000
+	N_P1=30000 N_P16=300000 N_C1000=30000 WARMUP_N=20000 FANOUT_DELIVERIES=1000000
 else
-	N_P1=100000 N_P16=1500000 N_C1000=100000 WARMUP_N=100000
+	N_P1=100000 N_P16=1500000 N_C1000=100000 WARMUP_N=100000 FANOUT_DELIVERIES=8000000
 fi
+# The publisher's PUBLISH requests in flight in the fan-out cells.
+FANOUT_PIPELINE=64
 RUN_TIMEOUT=180   # seconds one load-generator run may take before it is called failed
 READY_TIMEOUT=10  # seconds a server may take to come up
 IDLE_TIMEOUT=120  # seconds to establish the idle connections
@@ -275,6 +287,9 @@ fi
 # ---------------------------------------------------------------------------- servers
 
 INSTANCE=0
+# Extra flags for the next server started (the fan-out part sets them).
+MUXD_EXTRA=()
+REDIS_EXTRA=()
 
 # Starts muxd on 127.0.0.1:0 and a Unix socket; waits for its READY line (read with a
 # timeout, no sleeping). Sets MUXD_PID, MUXD_PORT, MUXD_SOCK, MUXD_LOG.
@@ -288,7 +303,7 @@ start_muxd() {
 	# Opened read-write so that neither end blocks on open; kept open for muxd's lifetime
 	# so that it never writes to a closed pipe.
 	exec {fd}<>"$fifo"
-	"$MUXD" -q --tcp 127.0.0.1:0 --unix "$MUXD_SOCK" >"$fifo" 2>"$logf" &
+	"$MUXD" -q --tcp 127.0.0.1:0 --unix "$MUXD_SOCK" "${MUXD_EXTRA[@]}" >"$fifo" 2>"$logf" &
 	MUXD_PID=$!
 	LIVE[$MUXD_PID]=muxd
 	if ! read -r -t "$READY_TIMEOUT" -u "$fd" line; then
@@ -316,7 +331,7 @@ start_redis() {
 		redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
 			--unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
 			--save '' --appendonly no --dir "$TMP" --logfile "$logf" \
-			--maxclients $((IDLE_N + 1100)) --daemonize no >/dev/null 2>&1 &
+			--maxclients $((IDLE_N + 1100)) "${REDIS_EXTRA[@]}" --daemonize no >/dev/null 2>&1 &
 		REDIS_PID=$!
 		LIVE[$REDIS_PID]=redis-server
 		for ((i = 0; i < READY_TIMEOUT * 20; i++)); do
@@ -454,6 +469,9 @@ cat "$TMP/facts" >&2
 
 # ---------------------------------------------------------------------- throughput
 
+# shellcheck source=scripts/bench_fanout.sh
+source "$ROOT/scripts/bench_fanout.sh"
+
 # transport clients pipeline test requests
 CELLS=()
 for transport in tcp unix; do
@@ -463,15 +481,17 @@ for transport in tcp unix; do
 	CELLS+=("$transport 1000 1 ping_mbulk $N_C1000")
 done
 
-start_muxd
-log "muxd pid $MUXD_PID on tcp 127.0.0.1:$MUXD_PORT and $MUXD_SOCK"
-if [[ " ${SERVERS[*]} " == *" redis "* ]]; then
+if ((FANOUT_ONLY)); then CELLS=(); fi
+((${#CELLS[@]} == 0)) || start_muxd
+((${#CELLS[@]} == 0)) || log "muxd pid $MUXD_PID on tcp 127.0.0.1:$MUXD_PORT and $MUXD_SOCK"
+if ((${#CELLS[@]} > 0)) && [[ " ${SERVERS[*]} " == *" redis "* ]]; then
 	start_redis
 	log "redis-server pid $REDIS_PID on tcp 127.0.0.1:$REDIS_PORT and $REDIS_SOCK"
 fi
 
-log "warming up"
+((${#CELLS[@]} == 0)) || log "warming up"
 for gen in "${GENS[@]}"; do
+	((${#CELLS[@]} > 0)) || break
 	for server in "${SERVERS[@]}"; do
 		run_one "$gen" "$server" tcp 50 16 ping_mbulk "$WARMUP_N" warmup >/dev/null
 	done
@@ -494,7 +514,13 @@ for cell in "${CELLS[@]}"; do
 	done
 done
 stop_servers
-log "throughput done after ${SECONDS}s"
+((${#CELLS[@]} == 0)) || log "throughput done after ${SECONDS}s"
+
+if ((FANOUT)) && [[ " ${GENS[*]} " == *" muxd-bench "* ]]; then
+	run_fanout
+elif ((FANOUT)); then
+	note "the fan-out table needs muxd-bench; skipped"
+fi
 
 # -------------------------------------------------------------------------- memory
 
@@ -563,6 +589,7 @@ idle_one() {
 }
 
 for gen in "${GENS[@]}"; do
+	((FANOUT_ONLY)) && break
 	for server in "${SERVERS[@]}"; do
 		log "idle: $gen holds $IDLE_N connections to a fresh $server"
 		idle_one "$gen" "$server"
@@ -646,8 +673,9 @@ def table(head, rows, left):
     for row in rows:
         print(fmt(row))
 
-print("Throughput and latency (PING; medians)")
-table(head, rows, {0, 1, 4, 5})
+if rows:
+    print("Throughput and latency (PING; medians)")
+    table(head, rows, {0, 1, 4, 5})
 
 mem = list(csv.DictReader(open(memory_file), delimiter="\t"))
 if mem:
@@ -671,6 +699,10 @@ if mem:
             mrows[i] = mrows[i][:5] + (f"{per[(g, 'muxd')] / per[(g, 'redis')]:.2f}",)
     table(("load generator", "server", "RSS before KiB", "RSS after KiB", "bytes/conn", "x Redis"), mrows, {0, 1})
 PY
+	if (($(wc -l <"$FANOUT_RESULTS") > 1)); then
+		echo
+		fanout_table
+	fi
 	echo
 	echo "# load avg $(cut -d' ' -f1-3 /proc/loadavg) at the end (it was $START_LOAD at the start); took ${SECONDS}s"
 	for n in "${NOTES[@]}"; do

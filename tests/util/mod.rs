@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod bench;
 pub mod haproxy;
 pub mod notify;
 pub mod redis_server;

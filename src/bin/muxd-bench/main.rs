@@ -19,6 +19,7 @@ mod cli;
 mod handshake;
 mod idle;
 mod net;
+mod pubsub;
 mod report;
 mod threads;
 mod timer;
@@ -67,6 +68,24 @@ fn main() -> ExitCode {
 fn run(plan: &Plan) -> anyhow::Result<bool> {
     match &plan.mode {
         Mode::Idle { count, hold } => idle::run(plan, *count, *hold),
+        Mode::PubSub(pubsub) => {
+            let (report, samples) = pubsub::run(&plan.target, pubsub, &plan.greeting, plan.quiet)?;
+            let mut out = std::io::stdout().lock();
+            if plan.json {
+                writeln!(out, "{}", report.to_json())?;
+            } else {
+                write!(out, "{}", report.to_text())?;
+            }
+            out.flush()?;
+            drop(out);
+            if !report.is_clean() {
+                eprintln!("muxd-bench: pubsub: something went wrong, for example:");
+                for s in samples {
+                    eprintln!("  {s}");
+                }
+            }
+            Ok(report.is_clean())
+        }
         Mode::Load {
             workloads,
             stop,
