@@ -115,16 +115,27 @@ pub struct Clients<'a, C: Codec, S> {
     table: &'a ClientTable<C, S>,
     /// Where each client's subscriptions are counted.
     registry: &'a Registry,
+    /// Bytes of memory the published messages still owed hold.
+    shared: usize,
 }
 
 impl<'a, C: Codec, S> Clients<'a, C, S> {
-    pub(crate) fn new(table: &'a ClientTable<C, S>, registry: &'a Registry) -> Clients<'a, C, S> {
-        Clients { table, registry }
+    pub(crate) fn new(
+        table: &'a ClientTable<C, S>,
+        registry: &'a Registry,
+        shared: usize,
+    ) -> Clients<'a, C, S> {
+        Clients {
+            table,
+            registry,
+            shared,
+        }
     }
 
-    /// Bytes of memory all clients' buffers hold (what `--maxmemory-clients` limits).
+    /// Bytes of memory all clients' buffers hold, the published messages they are owed
+    /// included (what `--maxmemory-clients` limits).
     pub fn memory(&self) -> usize {
-        self.table.memory()
+        self.table.memory() + self.shared
     }
 
     /// Number of connected clients.
@@ -171,7 +182,7 @@ pub struct ClientEntry<'a, C: Codec, S> {
     pub closing: bool,
     /// The topics it subscribes to, by kind.
     pub subscriptions: Subscriptions,
-    /// Bytes of memory its buffers hold.
+    /// Bytes of memory its buffers hold, and the published messages it is owed.
     pub memory: usize,
 }
 
@@ -186,7 +197,7 @@ impl<'a, C: Codec, S> ClientEntry<'a, C, S> {
             output_buffered: client.owed(),
             closing: client.closing_reason().is_some(),
             subscriptions,
-            memory: client.memory(),
+            memory: client.total_memory(),
         }
     }
 }
@@ -255,7 +266,7 @@ mod tests {
         assert_eq!(table.key_of(id_a), None, "a stale id finds nothing");
         assert_eq!(table.key_of(id_b), Some(key_b));
         let registry = Registry::default();
-        let view = Clients::new(&table, &registry);
+        let view = Clients::new(&table, &registry, 0);
         assert!(view.get(id_a).is_none());
         assert_eq!(view.get(id_b).unwrap().info.id(), id_b);
     }
@@ -290,7 +301,7 @@ mod tests {
         assert_eq!(table.remove(key).unwrap().state, 7);
         assert!(table.remove(key).is_none());
         let registry = Registry::default();
-        let listed: Vec<u64> = Clients::new(&table, &registry)
+        let listed: Vec<u64> = Clients::new(&table, &registry, 0)
             .iter()
             .map(|e| e.info.id().as_u64())
             .collect();

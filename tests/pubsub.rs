@@ -122,6 +122,50 @@ fn read_numbered(sub: &mut Client, channel: &str, count: usize) {
     }
 }
 
+/// Messages larger than a shared batch (64 KiB) and many small ones after them, to a
+/// subscriber and to one by pattern, arrive whole.
+#[test]
+fn large_and_small_messages_arrive_whole() {
+    let muxd = Muxd::start(&[]);
+    let mut sub = muxd.unix();
+    sub.send(&encode(&[b"SUBSCRIBE", b"c"]));
+    sub.read_reply();
+    let mut psub = muxd.tcp();
+    psub.send(&encode(&[b"PSUBSCRIBE", b"*"]));
+    psub.read_reply();
+    let mut publisher = muxd.tcp();
+    let sizes = [200_000, 1, 70_000, 65_536, 10];
+    let mut batch = Vec::new();
+    for (i, &size) in sizes.iter().chain(&[100; 2000]).enumerate() {
+        let payload = vec![b'a' + (i % 26) as u8; size];
+        batch.extend(encode(&[b"PUBLISH", b"c", &payload]));
+    }
+    publisher.send(&batch);
+    for (i, &size) in sizes.iter().chain(&[100; 2000]).enumerate() {
+        let payload = vec![b'a' + (i % 26) as u8; size];
+        assert_eq!(publisher.read_reply(), Reply::Int(2));
+        assert_eq!(
+            sub.read_reply(),
+            Reply::Array(vec![
+                bulk("message"),
+                bulk("c"),
+                Reply::Bulk(payload.clone())
+            ]),
+            "message {i}"
+        );
+        assert_eq!(
+            psub.read_reply(),
+            Reply::Array(vec![
+                bulk("pmessage"),
+                bulk("*"),
+                bulk("c"),
+                Reply::Bulk(payload)
+            ]),
+            "pmessage {i}"
+        );
+    }
+}
+
 #[test]
 fn many_subscribers_get_every_message_in_order() {
     const SUBSCRIBERS: usize = 200;

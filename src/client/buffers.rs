@@ -57,9 +57,15 @@ impl<D> Buffers<D> {
         self.output.len() - self.written + self.frames.owed()
     }
 
-    /// Bytes of memory its buffers hold (what `--maxmemory-clients` counts).
+    /// Bytes of memory its own buffers hold (with the shared batches, what
+    /// `--maxmemory-clients` counts).
     pub(crate) fn memory(&self) -> usize {
         self.input.capacity() + self.output.capacity() + self.frames.memory()
+    }
+
+    /// Bytes of shared batches it is owed: what it keeps alive of them.
+    pub(crate) fn pinned(&self) -> usize {
+        self.frames.owed()
     }
 
     /// Where a frame queued now goes: after every byte it is owed so far.

@@ -45,6 +45,8 @@ pub(crate) struct Arena {
     batches: slab::Slab<Batch>,
     /// Buffers of batches gone, for new ones.
     pool: Vec<Vec<u8>>,
+    /// Bytes of memory the live batches hold.
+    memory: usize,
 }
 
 /// A range of a batch: one message, or several sent back to back.
@@ -65,6 +67,7 @@ impl Arena {
     /// A new open batch.
     pub(crate) fn open(&mut self) -> usize {
         let bytes = self.pool.pop().unwrap_or_default();
+        self.memory += bytes.capacity();
         self.batches.insert(Batch {
             bytes,
             refs: 0,
@@ -90,9 +93,10 @@ impl Arena {
                 true,
             );
         };
-        let start = b.bytes.len();
+        let (start, capacity) = (b.bytes.len(), b.bytes.capacity());
         encode(&mut b.bytes);
         let end = b.bytes.len();
+        self.memory = self.memory - capacity + b.bytes.capacity();
         (FrameRef { batch, start, end }, end >= BATCH_CAP)
     }
 
@@ -122,21 +126,33 @@ impl Arena {
             return;
         }
         if b.open {
-            // Everyone has what it held: it starts again empty, its memory kept.
+            // Everyone has what it held: it starts again empty, its memory kept (unless a
+            // huge message made it huge).
             b.bytes.clear();
+            if b.bytes.capacity() > 2 * BATCH_CAP {
+                self.memory -= b.bytes.capacity();
+                b.bytes = Vec::new();
+            }
         } else {
             self.recycle(batch);
         }
     }
 
     fn recycle(&mut self, batch: usize) {
-        if let Some(mut b) = self.batches.try_remove(batch)
-            && self.pool.len() < POOL
-            && b.bytes.capacity() <= 2 * BATCH_CAP
-        {
+        let Some(mut b) = self.batches.try_remove(batch) else {
+            return;
+        };
+        self.memory -= b.bytes.capacity();
+        if self.pool.len() < POOL && b.bytes.capacity() <= 2 * BATCH_CAP {
             b.bytes.clear();
             self.pool.push(b.bytes);
         }
+    }
+
+    /// Bytes of memory the live batches hold: the shared part of the clients' output
+    /// (each subscriber is owed ranges of it).
+    pub(crate) fn memory(&self) -> usize {
+        self.memory
     }
 
     fn bytes(&self, r: &FrameRef) -> &[u8] {
@@ -250,10 +266,9 @@ impl FrameQueue {
         self.queue.iter().map(|q| q.at).collect()
     }
 
-    /// Memory held: the shared bytes owed (counted in full: each is owed to this client)
-    /// and the ring.
+    /// Memory of its own: the ring (the bytes it is owed are the batches', shared).
     pub(crate) fn memory(&self) -> usize {
-        self.owed() + self.queue.capacity() * std::mem::size_of::<Queued>()
+        self.queue.capacity() * std::mem::size_of::<Queued>()
     }
 
     /// Checks the client's unsent output, `owed` bytes, against `limit` (Redis's

@@ -182,10 +182,10 @@ impl<C: Codec, S> Client<C, S> {
         self.buffers.as_ref().map_or(0, |b| b.owed())
     }
 
-    /// Bytes of memory its buffers hold.
-    #[inline]
-    pub(crate) fn memory(&self) -> usize {
-        self.buffers.as_ref().map_or(0, |b| b.memory())
+    /// Bytes of memory it holds or keeps alive: its own buffers and the shared messages it
+    /// is owed (what it is ranked by when clients are evicted; `CLIENT LIST`'s `tot-mem`).
+    pub(crate) fn total_memory(&self) -> usize {
+        self.buffers.as_ref().map_or(0, |b| b.memory() + b.pinned())
     }
 
     /// Counts its buffer memory again; returns what it held when last counted and what

@@ -18,24 +18,32 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// Costs one comparison while under it.
     #[inline]
     pub(super) fn enforce_client_memory(&mut self) {
-        if self.core.clients.memory() > self.core.info.max_client_memory {
+        if self.client_memory() > self.core.info.max_client_memory {
             self.evict_clients();
         }
+    }
+
+    /// All clients' own buffers, and the published messages they are owed (shared, held
+    /// once).
+    fn client_memory(&self) -> usize {
+        self.core.clients.memory() + self.core.pubsub.arena.memory()
     }
 
     #[cold]
     fn evict_clients(&mut self) {
         let limit = self.core.info.max_client_memory;
+        // Ranked by what each holds or keeps alive: its own buffers and the messages it
+        // is owed (a subscriber that does not read keeps its batches alive).
         let mut largest: Vec<(usize, usize)> = self
             .core
             .clients
             .iter()
-            .map(|(key, client)| (client.accounted_memory(), key))
+            .map(|(key, client)| (client.total_memory(), key))
             .filter(|&(memory, _)| memory > 0)
             .collect();
         largest.sort_unstable_by(|a, b| b.cmp(a));
         for (memory, key) in largest {
-            let total = self.core.clients.memory();
+            let total = self.client_memory();
             if total <= limit {
                 break;
             }

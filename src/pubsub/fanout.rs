@@ -93,8 +93,10 @@ fn deliver<C: Codec, S>(
     out: &mut Fanout<'_>,
     encode: &mut Encode<'_, C::Session>,
 ) -> usize {
-    // The message in each form this group speaks, encoded on first need.
+    // The message in each form this group speaks, encoded on first need, and the batches
+    // it filled (closed once every subscriber has its range).
     let mut encoded: [Option<FrameRef>; FORMS] = [None; FORMS];
+    let mut filled: [Option<usize>; FORMS] = [None; FORMS];
     let Topic {
         subscribers, open, ..
     } = topic;
@@ -123,7 +125,9 @@ fn deliver<C: Codec, S>(
             let (frame, full) = arena.append(batch, |bytes| encode(via, session, bytes));
             if full {
                 open.retain(|&(f, _)| f != form);
-                arena.close(batch);
+                if let Some(slot) = filled.get_mut(form) {
+                    *slot = Some(batch);
+                }
             }
             frame
         });
@@ -152,6 +156,9 @@ fn deliver<C: Codec, S>(
             None => {}
         }
         table.account(key);
+    }
+    for batch in filled.into_iter().flatten() {
+        arena.close(batch);
     }
     subscribers.len()
 }

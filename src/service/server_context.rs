@@ -57,7 +57,8 @@ impl<'a, C: Codec, S: Service<C>> ServerContext<'a, C, S> {
 
     /// The connected clients.
     pub fn clients(&self) -> Clients<'_, C, S::ClientState> {
-        Clients::new(&self.core.clients, &self.core.pubsub.registry)
+        let pubsub = &self.core.pubsub;
+        Clients::new(&self.core.clients, &pubsub.registry, pubsub.arena.memory())
     }
 
     /// The service's state for the client with `id`, if it is connected.
