@@ -348,3 +348,52 @@ fn an_embedded_service_subscribes_its_clients_and_publishes_to_them() {
     handle.stop().unwrap();
     thread.join().unwrap();
 }
+
+/// Other threads publish through the handle: every message reaches the subscriber, in
+/// the order each thread published them.
+#[test]
+fn other_threads_publish_through_the_handle() {
+    const THREADS: usize = 4;
+    const EACH: usize = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let Running {
+        tcp,
+        handle,
+        thread,
+        ..
+    } = start(&dir);
+    let mut sub = greeted(LineClient::tcp(tcp));
+    assert_eq!(sub.ask("SUB news"), "true 1");
+    let publishers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let handle = handle.clone();
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    let line = format!("MSG news {t}:{i}");
+                    handle
+                        .publish(b"news".to_vec(), move |_, (), out| {
+                            Lines::encode((), line.as_bytes(), out)
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut next = [0usize; THREADS];
+    for _ in 0..THREADS * EACH {
+        let line = sub.line();
+        let (t, i) = line
+            .strip_prefix("MSG news ")
+            .and_then(|rest| rest.split_once(':'))
+            .unwrap_or_else(|| panic!("{line}"));
+        let (t, i): (usize, usize) = (t.parse().unwrap(), i.parse().unwrap());
+        assert_eq!(i, next[t], "thread {t} out of order");
+        next[t] += 1;
+    }
+    for p in publishers {
+        p.join().unwrap();
+    }
+    assert_eq!(next, [EACH; THREADS]);
+    handle.stop().unwrap();
+    thread.join().unwrap();
+}

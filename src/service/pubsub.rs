@@ -1,10 +1,11 @@
 //! The contexts' pub/sub face ([`crate::pubsub`]): a client's [`Context`] subscribes it
 //! to topics; any code on the loop thread ([`ServerContext`]: a request, a timer, code
-//! sent by another thread) publishes and looks at the topics.
+//! sent by another thread) publishes and looks at the topics; other threads publish
+//! through a [`ServerHandle`].
 
 use std::sync::Arc;
 
-use super::{Context, ServerContext, Service};
+use super::{Context, SendError, ServerContext, ServerHandle, Service};
 use crate::codec::Codec;
 use crate::pubsub::{self, Encode, Fanout, Kind, PubSub, Subscriptions, Topics, Via};
 
@@ -138,5 +139,52 @@ impl<C: Codec, S: Service<C>> Context<'_, C, S> {
     /// How many topics of each kind this client subscribes to.
     pub fn subscriptions(&self) -> Subscriptions {
         self.core.pubsub.registry.counts(self.key())
+    }
+}
+
+impl<C: Codec, S: Service<C>> ServerHandle<C, S> {
+    /// Publishes a message on `channel` from any thread: `encode` runs on the loop thread
+    /// and writes the message as a receiver reached `via` a subscription gets it, in each
+    /// encoding form its receivers speak (see [`ServerContext::publish`]). Messages one
+    /// thread publishes reach each subscriber in the order it published them. Waits while
+    /// the queue is full.
+    ///
+    /// # Errors
+    /// As [`run`](ServerHandle::run).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # use muxd::{ServerHandle, commands::CommandService, resp::{RespCodec, Reply}, Codec};
+    /// # fn f(handle: ServerHandle<RespCodec, CommandService>) {
+    /// let tick = b"tick".to_vec();
+    /// let _ = handle.publish(b"clock".to_vec(), move |_via, session, out| {
+    ///     let message = [Reply::Bulk(b"message"), Reply::Bulk(b"clock"), Reply::Bulk(&tick)];
+    ///     RespCodec::encode(session, &Reply::Push(&message), out);
+    /// });
+    /// # }
+    /// ```
+    pub fn publish(
+        &self,
+        channel: Vec<u8>,
+        mut encode: impl FnMut(Via<'_>, C::Session, &mut Vec<u8>) + Send + 'static,
+    ) -> Result<(), SendError> {
+        self.run(move |_, ctx| {
+            ctx.publish(&channel, &mut encode);
+        })
+    }
+
+    /// [`publish`](ServerHandle::publish), or [`SendError::Full`] at once if the queue is
+    /// full.
+    ///
+    /// # Errors
+    /// As [`try_run`](ServerHandle::try_run).
+    pub fn try_publish(
+        &self,
+        channel: Vec<u8>,
+        mut encode: impl FnMut(Via<'_>, C::Session, &mut Vec<u8>) + Send + 'static,
+    ) -> Result<(), SendError> {
+        self.try_run(move |_, ctx| {
+            ctx.publish(&channel, &mut encode);
+        })
     }
 }
