@@ -57,7 +57,9 @@
 //!   and the [`ServerContext`] for the whole server (timers, other clients, stopping),
 //!   the [`ServerHandle`] other threads reach it with, and its own event sources;
 //! - [`commands`]: the daemon's command set (`PING`, `ADD`, `CLIENT LIST`, ...);
-//! - [`stats`]: server-wide counters.
+//! - [`stats`]: server-wide counters;
+//! - [`tls`]: TLS configurations from PEM files (server, and a client's pieces); the
+//!   TLS stream itself is [`TlsStream`], one kind of [`Stream`].
 //!
 //! # Embedding
 //! A [`Codec`] turns bytes into requests and responses into bytes ([`resp::RespCodec`]
@@ -125,10 +127,14 @@ pub mod listener;
 /// ([`ServerContext::register`]) with the same version.
 pub use mio;
 pub mod resp;
+/// The `rustls` the TLS listeners are built on, for making their
+/// [`Config::tls`](crate::Config::tls) (and a client's) with the same version.
+pub use rustls;
 pub mod server;
 pub mod service;
 pub mod stats;
 mod stream;
+pub mod tls;
 mod tokens;
 
 pub use client::{ClientId, ClientInfo, CloseReason};
@@ -143,4 +149,4 @@ pub use service::{
     Context, Responder, SendError, ServerContext, ServerHandle, Service, SourceId, TimerId,
 };
 pub use stats::Stats;
-pub use stream::{Peer, PeerCred, Stream};
+pub use stream::{Peer, PeerCred, Stream, TlsError, TlsStream};
