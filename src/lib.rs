@@ -1,7 +1,7 @@
 //! # muxd: many clients, one thread, one poll
 //!
 //! ```text
-//!                 master sockets (tcp://…, unix://…)
+//!                 master sockets (tcp://…, tls://…, unix://…)
 //!                        │ connection requests
 //!                        ▼
 //!  ┌───────────────── mio::Poll, one thread (event_loop/) ─────────────────┐
@@ -38,12 +38,12 @@
 //! - `event_loop`: the loop itself (private), one room per phase: `accept`, `serve`,
 //!   `output`, `close`, `proxy` (a connection's PROXY header before it is served),
 //!   `timers` for its deadlines (idle, linger, accept retry, stop, PROXY header,
-//!   heartbeat), and `callbacks` for the service's code outside requests (hooks, its
+//!   TLS handshake, heartbeat), and `callbacks` for the service's code outside requests (hooks, its
 //!   timers, its sources, what other threads send);
 //! - `tokens` (private): the poll token space (clients, the service's sources, master
 //!   sockets, signal pipe, waker);
 //! - `deadlines` (private): the deadline heap every timer lives in;
-//! - [`listener`]: master sockets, TCP and Unix, the life of socket files, sockets
+//! - [`listener`]: master sockets, TCP (plain or TLS) and Unix, the life of socket files, sockets
 //!   inherited from systemd (`listener::activation`) and the PROXY protocol
 //!   (`listener::proxy`);
 //! - [`client_table`]: the table of client handles, and the read-only view services get;

@@ -4,7 +4,11 @@
 //! client table (`client_table`) under the slab key that is also its
 //! poll token, and is dropped when the connection closes. It holds the data socket, the
 //! bytes not yet parsed or not yet written, the service's per-client state, and the
-//! [`ClientInfo`] a service (and `CLIENT LIST`) can read.
+//! [`ClientInfo`] a service (and `CLIENT LIST`) can read. A TLS client's stream does its
+//! handshake as it is read and written (its deadline is the loop's); the handle counts
+//! the records rustls still has to write as output (`has_output`),
+//! so it is not done, nor drained, before they are out, and it ends the session with a
+//! `close_notify` before lingering.
 //!
 //! The handle owns its state machine; the loop routes readiness to it and carries out
 //! what a transition asks for (write, linger, close, read again next turn):

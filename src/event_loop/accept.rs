@@ -5,6 +5,8 @@
 //! cannot starve connected clients). Each connection is checked against the client limit
 //! before anything is allocated for it, takes a slot in the table and is registered under
 //! that slot's key, gets its idle deadline, then the service greets it (`on_connect`).
+//! A `tls://` listener's connection becomes a [`TlsStream`] with the TLS configuration in
+//! force at its accept, and gets a handshake deadline.
 //! When `accept` fails for lack of descriptors the listener pauses and retries after
 //! [`ACCEPT_RETRY`] (a deadline of the loop), or as soon as a client closes: never in a
 //! busy loop.
