@@ -82,6 +82,9 @@ fn tls_clients_pipeline_over_tls_1_3_and_1_2_and_are_listed_as_tls() {
         assert!(me.contains(" kind=tls "), "{me}");
         assert!(me.contains(&format!(" laddr={} ", tls_addr(&muxd))), "{me}");
         assert!(list.contains(" kind=tls "), "{list}");
+        // QUIT: +OK, then a close_notify (a TLS client reads an unclean end as an error).
+        assert_eq!(c.cmd(&["QUIT"]), Reply::simple("OK"));
+        c.expect_closed();
     }
     let mut plain = muxd.tcp();
     assert_eq!(plain.cmd(&["PING"]), Reply::simple("PONG"));
@@ -365,4 +368,55 @@ fn redis_cli_and_redis_benchmark_speak_tls_to_muxd() {
             "{out}"
         );
     }
+}
+
+#[test]
+fn tls_clients_are_paused_past_the_watermark_and_idle_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "a");
+    let muxd = start(
+        &pki,
+        false,
+        &[
+            "--output-high-watermark",
+            "256kb",
+            "--output-low-watermark",
+            "64kb",
+            "--timeout",
+            "1",
+        ],
+    );
+    let idle = tls_client(&muxd, pki.client_config(None));
+    // 256 requests of 32 KiB in flight on each connection: replies pile up far past the
+    // high watermark, the readers are paused and resumed, every reply checked.
+    let port = tls_addr(&muxd).port().to_string();
+    let mut args = tool_tls_flags(&pki, false);
+    args.extend(
+        [
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-c",
+            "2",
+            "-P",
+            "256",
+            "-n",
+            "4096",
+            "-t",
+            "echo",
+            "-d",
+            "32768",
+            "-q",
+            "--json",
+        ]
+        .map(String::from),
+    );
+    let out = run(Path::new(env!("CARGO_BIN_EXE_muxd-bench")), &args);
+    assert!(out.contains("\"errors\":0,\"wrong\":0"), "{out}");
+    assert_ne!(muxd.info_field("output_paused_clients"), "0");
+    // And a TLS client idle past --timeout is closed (after its close_notify).
+    let mut idle = idle;
+    idle.expect_closed();
+    assert_ne!(muxd.info_field("closed_idle_timeout"), "0");
 }
