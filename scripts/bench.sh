@@ -316,7 +316,11 @@ start_muxd() {
 	MUXD_SOCK=$TMP/muxd.$INSTANCE.sock
 	MUXD_PORT="" MUXD_TLS_PORT=""
 	if ((TLS)); then
-		tls=(--tls 127.0.0.1:0 --tls-cert-file "$TMP/server.crt" --tls-key-file "$TMP/server.key")
+		# Redis has no handshake deadline; redis-benchmark -I sets up all its TLS clients
+		# before sending a single ClientHello, which on a loaded machine can take longer
+		# than muxd's default 10 s.
+		tls=(--tls 127.0.0.1:0 --tls-cert-file "$TMP/server.crt" --tls-key-file "$TMP/server.key"
+			--tls-handshake-timeout 120)
 	fi
 	mkfifo "$fifo"
 	# Opened read-write so that neither end blocks on open; kept open for muxd's lifetime
