@@ -120,6 +120,26 @@ impl TlsStream {
         let _ = self.send_pending();
     }
 
+    /// Hands plaintext to rustls with `give` once earlier records have left, then sends
+    /// the new ones as far as the socket takes them. `WouldBlock` while earlier records
+    /// wait, or when rustls takes none of `any` bytes (its buffer is full).
+    fn write_plaintext(
+        &mut self,
+        any: bool,
+        give: impl FnOnce(&mut rustls::Writer<'_>) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.send_pending()?;
+        if self.conn.wants_write() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = give(&mut self.conn.writer())?;
+        if n == 0 && any {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.send_pending()?;
+        Ok(n)
+    }
+
     /// Reads from the socket into rustls once; `Ok(false)` at the socket's end of stream.
     fn read_socket(&mut self) -> io::Result<bool> {
         loop {
@@ -180,16 +200,14 @@ impl Write for TlsStream {
     /// its records as far as the socket takes them. `WouldBlock` while earlier records
     /// still wait or rustls's buffer is full.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.send_pending()?;
-        if self.conn.wants_write() {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = self.conn.writer().write(buf)?;
-        if n == 0 && !buf.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        self.send_pending()?;
-        Ok(n)
+        self.write_plaintext(!buf.is_empty(), |w| w.write(buf))
+    }
+
+    /// As [`write`](TlsStream::write), gathering the slices into rustls's records (the
+    /// loop's shared frames go in this way, where a plain socket takes one `writev`).
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let any = bufs.iter().any(|b| !b.is_empty());
+        self.write_plaintext(any, |w| w.write_vectored(bufs))
     }
 
     /// Sends the records waiting, as far as the socket takes them.
