@@ -27,11 +27,16 @@ pub enum CloseReason {
     Limit,
     /// A trusted proxy sent no complete PROXY header within the timeout.
     ProxyTimeout,
+    /// TLS failed: a handshake refused (bad certificate, no common protocol, plain text
+    /// or garbage on a TLS port) or a bad record; the alert saying why was sent.
+    TlsError,
+    /// A TLS handshake did not complete within the timeout.
+    TlsHandshakeTimeout,
 }
 
 impl CloseReason {
     /// Every reason, in the order `INFO` lists them: counters and reports iterate this.
-    pub const ALL: [CloseReason; 10] = [
+    pub const ALL: [CloseReason; 12] = [
         CloseReason::PeerClosed,
         CloseReason::ProtocolError,
         CloseReason::Reset,
@@ -42,6 +47,8 @@ impl CloseReason {
         CloseReason::ServicePanic,
         CloseReason::Limit,
         CloseReason::ProxyTimeout,
+        CloseReason::TlsError,
+        CloseReason::TlsHandshakeTimeout,
     ];
 
     /// This reason's place in [`CloseReason::ALL`].
@@ -62,6 +69,8 @@ impl CloseReason {
             CloseReason::ServicePanic => "service_panic",
             CloseReason::Limit => "limit",
             CloseReason::ProxyTimeout => "proxy_timeout",
+            CloseReason::TlsError => "tls_error",
+            CloseReason::TlsHandshakeTimeout => "tls_handshake_timeout",
         }
     }
 }

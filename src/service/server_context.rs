@@ -240,6 +240,14 @@ impl<'a, C: Codec, S: Service<C>> ServerContext<'a, C, S> {
         &self.core.info
     }
 
+    /// Replaces the TLS configuration of the `tls://` listeners (a renewed certificate, a
+    /// new CA): connections accepted from now on get it; those already open go on with
+    /// theirs. The daemon calls it on `SIGHUP`, from its own thread through a
+    /// [`ServerHandle`].
+    pub fn set_tls_config(&mut self, config: std::sync::Arc<rustls::ServerConfig>) {
+        self.core.info.config.tls = Some(config);
+    }
+
     /// The server's counters.
     pub fn stats(&self) -> &Stats {
         &self.core.stats

@@ -10,6 +10,7 @@
 pub mod haproxy;
 pub mod notify;
 pub mod redis_server;
+pub mod tls;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -384,6 +385,7 @@ fn bad(what: &str) -> io::Error {
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<muxd::rustls::StreamOwned<muxd::rustls::ClientConnection, TcpStream>>),
 }
 
 /// A blocking RESP client with a read timeout.
@@ -408,6 +410,35 @@ impl Client {
         }
     }
 
+    /// A TLS client (the handshake is done with the first read or write): `name` is the
+    /// name the server's certificate must carry.
+    #[track_caller]
+    pub fn tls(addr: SocketAddr, config: Arc<muxd::rustls::ClientConfig>, name: &str) -> Client {
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect tcp");
+        stream.set_nodelay(true).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let name = muxd::rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
+        let conn = muxd::rustls::ClientConnection::new(config, name).expect("tls client");
+        Client {
+            stream: Stream::Tls(Box::new(muxd::rustls::StreamOwned::new(conn, stream))),
+            buf: Vec::new(),
+            framer: Framer::new(),
+        }
+    }
+
+    /// Completes the TLS handshake (a TLS client only).
+    pub fn tls_handshake(&mut self) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Tls(s) => {
+                while s.conn.is_handshaking() {
+                    s.conn.complete_io(&mut s.sock)?;
+                }
+                Ok(())
+            }
+            Stream::Tcp(_) | Stream::Unix(_) => Ok(()),
+        }
+    }
+
     #[track_caller]
     pub fn unix(path: &Path) -> Client {
         let stream = UnixStream::connect(path).expect("connect unix");
@@ -423,12 +454,14 @@ impl Client {
         match &self.stream {
             Stream::Tcp(s) => s.set_read_timeout(Some(timeout)).unwrap(),
             Stream::Unix(s) => s.set_read_timeout(Some(timeout)).unwrap(),
+            Stream::Tls(s) => s.sock.set_read_timeout(Some(timeout)).unwrap(),
         }
     }
 
     pub fn tcp_stream(&self) -> Option<&TcpStream> {
         match &self.stream {
             Stream::Tcp(s) => Some(s),
+            Stream::Tls(s) => Some(&s.sock),
             Stream::Unix(_) => None,
         }
     }
@@ -437,6 +470,7 @@ impl Client {
         match &mut self.stream {
             Stream::Tcp(s) => s.write_all(bytes),
             Stream::Unix(s) => s.write_all(bytes),
+            Stream::Tls(s) => s.write_all(bytes),
         }
     }
 
@@ -449,6 +483,7 @@ impl Client {
         let _ = match &self.stream {
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
             Stream::Unix(s) => s.shutdown(Shutdown::Write),
+            Stream::Tls(s) => s.sock.shutdown(Shutdown::Write),
         };
     }
 
@@ -457,6 +492,7 @@ impl Client {
         let n = match &mut self.stream {
             Stream::Tcp(s) => s.read(&mut chunk)?,
             Stream::Unix(s) => s.read(&mut chunk)?,
+            Stream::Tls(s) => s.read(&mut chunk)?,
         };
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(n)
