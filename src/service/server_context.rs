@@ -97,7 +97,12 @@ impl<'a, C: Codec, S: Service<C>> ServerContext<'a, C, S> {
             .clients
             .get_mut(key)
             .filter(|c| c.is_open() && c.owed() <= high_watermark)?;
-        self.core.effects.flush.push(key);
+        if client.owed() == 0 {
+            // Owing something already, it is listed to be written this turn, or waits for
+            // its socket to take more (with `WRITABLE` interest): listing it again would
+            // only grow the list with every send.
+            self.core.effects.flush.push(key);
+        }
         Some(Responder::new(client.session, client.queued_output()))
     }
 
@@ -229,7 +234,9 @@ impl<'a, C: Codec, S: Service<C>> ServerContext<'a, C, S> {
     }
 
     /// Moves a timer's next run to `delay` from now (a periodic timer keeps its period
-    /// from there). O(log n), allocates nothing. Returns `false` if it is gone.
+    /// from there, also when it moves itself from its own run). O(log n), allocates
+    /// nothing. Returns `false` if it is gone, or is a one-shot timer running now (its
+    /// code runs once: arm a new one instead).
     pub fn reschedule(&mut self, timer: TimerId, delay: Duration) -> bool {
         let at = later(self.core.now, delay);
         self.core.timers.reschedule(timer, at)

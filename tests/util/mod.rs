@@ -282,13 +282,35 @@ pub fn collect_lines(
 }
 
 /// A TCP port nobody listens on right now, for tools that cannot bind port 0 themselves
-/// (`systemd-socket-activate`, a config file). Another process may take it meanwhile:
-/// rare on loopback, and the test then fails at bind with a clear message.
+/// (`systemd-socket-activate`, HAProxy's config file).
+///
+/// Taken below the kernel's ephemeral range (`ip_local_port_range`), where nothing that
+/// binds port 0 (every other test's server, every outgoing connection) is ever given a
+/// port, so none can take it between this call and the tool's bind; and never the same
+/// twice in one test process. Free on loopback for IPv4 and IPv6 both.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u32, ephemeral_low.max(10_001));
+    let span = high - low;
+    // Test processes run one after another, but spread them anyway.
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (low + (start + n) % span) as u16;
+        let v4 = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        // In use over IPv6 rules it out; no IPv6 on the machine does not.
+        let v6 = std::net::TcpListener::bind(("::1", port))
+            .map_or_else(|e| e.kind() != io::ErrorKind::AddrInUse, |_| true);
+        if v4 && v6 {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
 /// Runs `muxd` with `args` and expects it to exit without printing READY.
