@@ -7,7 +7,7 @@ shopt -s inherit_errexit
 usage() {
 	cat <<'EOF'
 Usage: scripts/bench.sh [--quick] [--repeat N] [--idle N] [--threads N]
-                        [--no-fanout | --fanout-only]
+                        [--no-tls] [--no-fanout | --fanout-only]
                         [--no-build] [--raw FILE] [--keep-tmp] [--help]
 
 Builds muxd in release mode, starts it on an ephemeral TCP port and a Unix socket in a
@@ -16,13 +16,17 @@ reference, and drives both with muxd-bench and redis-benchmark (whichever are pr
 
   tcp and unix  x  -c 50 -P 1 (ping_mbulk), -c 50 -P 16 (ping_inline, ping_mbulk),
                    -c 1000 -P 1 (ping_mbulk, for latency)
+  tls              -c 50 -P 1 and -P 16 (ping_mbulk): muxd --tls against
+                   redis-server --tls-port, same certificate (ECDSA P-256, made with
+                   openssl), --tls --cacert for both generators
 
 Runs are interleaved (muxd, Redis, muxd, Redis...) so that drift on a shared machine hits
 both servers alike; each cell is repeated and the median reported. Then the fan-out
 (muxd-bench --pubsub; see scripts/bench_fanout.sh): one publisher to 1, 100 and 1,000
 subscribers, 64 B and 4 KiB payloads, tcp and unix, messages delivered per second, p99
 delivery latency and server CPU per million delivered. Then a fresh muxd and a fresh
-Redis each get N idle connections and their RSS growth is reported per connection.
+Redis each get N idle connections, plain and then TLS (handshake done, one PING
+answered), and their RSS growth is reported per connection.
 
 The table goes to stdout, progress to stderr.
 
@@ -30,6 +34,7 @@ Options:
   --quick        one repetition, fewer requests (well under a minute once built)
   --repeat N     repetitions of each cell, median reported (default 3; --quick: 1)
   --idle N       idle connections for the memory figure (default 10000)
+  --no-tls       leave out the TLS rows
   --threads N    load-generator threads (default 1: one core for the server, one for
                  the generator on a 2-core machine; with --pubsub, subscriber threads)
   --no-fanout    skip the fan-out table
@@ -67,6 +72,7 @@ FANOUT=1
 FANOUT_ONLY=0
 RAW=""
 KEEP_TMP=0
+TLS=1
 
 need_number() {
 	[[ ${2:-} =~ ^[1-9][0-9]*$ ]] || {
@@ -105,6 +111,7 @@ while (($# > 0)); do
 		shift
 		;;
 	--keep-tmp) KEEP_TMP=1 ;;
+	--no-tls) TLS=0 ;;
 	-h | --help)
 		usage
 		exit 0
@@ -275,6 +282,28 @@ else
 	SERVERS+=(redis)
 fi
 
+# TLS: one CA and one server certificate (127.0.0.1 and localhost), shared by both servers.
+CA=$TMP/ca.crt
+if ((TLS)) && ! command -v openssl >/dev/null; then
+	note "openssl is not installed, needed to make the certificates; no TLS rows"
+	TLS=0
+fi
+if ((TLS)); then
+	(
+		cd "$TMP"
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+			-keyout ca.key -out ca.crt -subj "/CN=muxd bench CA"
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout server.key -out server.csr -subj "/CN=localhost"
+		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
+		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+			-extfile server.ext -out server.crt
+	) >"$TMP/openssl.log" 2>&1 || {
+		show_log "$TMP/openssl.log"
+		die "openssl could not make the certificates"
+	}
+fi
+
 # Enough descriptors for the idle connections on both ends, and then some.
 want_fds=$((IDLE_N + 1100))
 if (($(ulimit -n) < want_fds)); then
@@ -291,19 +320,28 @@ INSTANCE=0
 MUXD_EXTRA=()
 REDIS_EXTRA=()
 
-# Starts muxd on 127.0.0.1:0 and a Unix socket; waits for its READY line (read with a
-# timeout, no sleeping). Sets MUXD_PID, MUXD_PORT, MUXD_SOCK, MUXD_LOG.
+# Starts muxd on 127.0.0.1:0 and a Unix socket (and TLS on 127.0.0.1:0); waits for its
+# READY line (read with a timeout, no sleeping). Sets MUXD_PID, MUXD_PORT, MUXD_TLS_PORT,
+# MUXD_SOCK, MUXD_LOG.
 start_muxd() {
 	INSTANCE=$((INSTANCE + 1))
 	local fifo=$TMP/muxd.$INSTANCE.out logf=$TMP/muxd.$INSTANCE.log fd line word
+	local -a tls=()
 	MUXD_LOG=$logf
 	MUXD_SOCK=$TMP/muxd.$INSTANCE.sock
-	MUXD_PORT=""
+	MUXD_PORT="" MUXD_TLS_PORT=""
+	if ((TLS)); then
+		# Redis has no handshake deadline; redis-benchmark -I sets up all its TLS clients
+		# before sending a single ClientHello, which on a loaded machine can take longer
+		# than muxd's default 10 s.
+		tls=(--tls 127.0.0.1:0 --tls-cert-file "$TMP/server.crt" --tls-key-file "$TMP/server.key"
+			--tls-handshake-timeout 120)
+	fi
 	mkfifo "$fifo"
 	# Opened read-write so that neither end blocks on open; kept open for muxd's lifetime
 	# so that it never writes to a closed pipe.
 	exec {fd}<>"$fifo"
-	"$MUXD" -q --tcp 127.0.0.1:0 --unix "$MUXD_SOCK" "${MUXD_EXTRA[@]}" >"$fifo" 2>"$logf" &
+	"$MUXD" -q --tcp 127.0.0.1:0 --unix "$MUXD_SOCK" "${tls[@]}" "${MUXD_EXTRA[@]}" >"$fifo" 2>"$logf" &
 	MUXD_PID=$!
 	LIVE[$MUXD_PID]=muxd
 	if ! read -r -t "$READY_TIMEOUT" -u "$fd" line; then
@@ -313,22 +351,30 @@ start_muxd() {
 	for word in $line; do
 		case $word in
 		tcp://*) MUXD_PORT=${word##*:} ;;
+		tls://*) MUXD_TLS_PORT=${word##*:} ;;
 		esac
 	done
 	[[ ${line%% *} == READY && $MUXD_PORT =~ ^[0-9]+$ ]] || die "unexpected READY line from muxd: $line"
 	[[ -S $MUXD_SOCK ]] || die "muxd reported ready but $MUXD_SOCK is not a socket"
 }
 
-# Starts redis-server on a free loopback port and a Unix socket, nothing persisted; waits
-# until it answers PING. Sets REDIS_PID, REDIS_PORT, REDIS_SOCK, REDIS_LOG.
+# Starts redis-server on a free loopback port and a Unix socket (and a TLS port, asking
+# clients for no certificate, as muxd's), nothing persisted; waits until it answers PING.
+# Sets REDIS_PID, REDIS_PORT, REDIS_TLS_PORT, REDIS_SOCK, REDIS_LOG.
 start_redis() {
 	INSTANCE=$((INSTANCE + 1))
 	local logf=$TMP/redis.$INSTANCE.log try i
+	local -a tls=()
 	REDIS_LOG=$logf
 	REDIS_SOCK=$TMP/redis.$INSTANCE.sock
 	for try in 1 2 3; do
 		REDIS_PORT=$(free_port)
-		redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+		if ((TLS)); then
+			REDIS_TLS_PORT=$(free_port)
+			tls=(--tls-port "$REDIS_TLS_PORT" --tls-cert-file "$TMP/server.crt"
+				--tls-key-file "$TMP/server.key" --tls-ca-cert-file "$CA" --tls-auth-clients no)
+		fi
+		redis-server --port "$REDIS_PORT" --bind 127.0.0.1 "${tls[@]}" \
 			--unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
 			--save '' --appendonly no --dir "$TMP" --logfile "$logf" \
 			--maxclients $((IDLE_N + 1100)) "${REDIS_EXTRA[@]}" --daemonize no >/dev/null 2>&1 &
@@ -362,8 +408,10 @@ target_args() {
 	case $server/$transport in
 	muxd/tcp) echo "-h 127.0.0.1 -p $MUXD_PORT" ;;
 	muxd/unix) echo "-s $MUXD_SOCK" ;;
+	muxd/tls) echo "-h 127.0.0.1 -p $MUXD_TLS_PORT --tls --cacert $CA" ;;
 	redis/tcp) echo "-h 127.0.0.1 -p $REDIS_PORT" ;;
 	redis/unix) echo "-s $REDIS_SOCK" ;;
+	redis/tls) echo "-h 127.0.0.1 -p $REDIS_TLS_PORT --tls --cacert $CA" ;;
 	esac
 }
 
@@ -372,7 +420,7 @@ target_args() {
 RESULTS=$TMP/runs.tsv
 MEMORY=$TMP/memory.tsv
 printf 'generator\ttransport\tclients\tpipeline\ttest\tserver\trep\tstatus\trps\tp50_us\tp99_us\tcpu_ticks\trequests\n' >"$RESULTS"
-printf 'generator\tserver\tconnections\trss_before_kb\trss_after_kb\tstatus\n' >"$MEMORY"
+printf 'generator\ttransport\tserver\tconnections\trss_before_kb\trss_after_kb\tstatus\n' >"$MEMORY"
 
 # run_one GEN SERVER TRANSPORT CLIENTS PIPELINE TEST REQUESTS REP
 # Runs one test with one generator against one server and appends a row to $RESULTS;
@@ -480,6 +528,10 @@ for transport in tcp unix; do
 	CELLS+=("$transport 50 16 ping_mbulk $N_P16")
 	CELLS+=("$transport 1000 1 ping_mbulk $N_C1000")
 done
+if ((TLS)); then
+	CELLS+=("tls 50 1 ping_mbulk $N_P1")
+	CELLS+=("tls 50 16 ping_mbulk $N_P16")
+fi
 
 if ((FANOUT_ONLY)); then CELLS=(); fi
 ((${#CELLS[@]} == 0)) || start_muxd
@@ -543,11 +595,13 @@ wait_connected() {
 	return 1
 }
 
-# idle_one GEN SERVER: fresh server, RSS before, IDLE_N idle connections, RSS after.
-# A fresh server each time, so that memory freed by an earlier test cannot be reused.
+# idle_one GEN SERVER TRANSPORT: fresh server, RSS before, IDLE_N idle connections (tcp or
+# tls), RSS after. A fresh server each time, so that memory freed by an earlier test cannot
+# be reused.
 idle_one() {
-	local gen=$1 server=$2 pid port before after status=ok gen_pid fd="" line="" base
-	local fifo=$TMP/idle.$gen.$server.out logf=$TMP/idle.$gen.$server.log
+	local gen=$1 server=$2 transport=$3 pid port before after status=ok gen_pid fd="" line="" base
+	local fifo=$TMP/idle.$gen.$server.$transport.out logf=$TMP/idle.$gen.$server.$transport.log
+	local -a target
 	if [[ $server == muxd ]]; then
 		start_muxd
 		pid=$MUXD_PID port=$MUXD_PORT
@@ -555,11 +609,12 @@ idle_one() {
 		start_redis
 		pid=$REDIS_PID port=$REDIS_PORT
 	fi
+	read -r -a target <<<"$(target_args "$server" "$transport")"
 	before=$(rss_kb "$pid")
 	if [[ $gen == muxd-bench ]]; then
 		mkfifo "$fifo"
 		exec {fd}<>"$fifo"
-		"$MUXD_BENCH" -h 127.0.0.1 -p "$port" --idle "$IDLE_N" --duration $((IDLE_TIMEOUT * 2)) \
+		"$MUXD_BENCH" "${target[@]}" --idle "$IDLE_N" --duration $((IDLE_TIMEOUT * 2)) \
 			>"$fifo" 2>"$logf" &
 		gen_pid=$!
 		LIVE[$gen_pid]=muxd-bench
@@ -571,7 +626,7 @@ idle_one() {
 	else
 		# Whether INFO counts the asking connection itself: count with no one else there.
 		base=$(connected_clients "$port")
-		redis-benchmark -h 127.0.0.1 -p "$port" -I -c "$IDLE_N" >"$logf" 2>&1 &
+		redis-benchmark "${target[@]}" -I -c "$IDLE_N" >"$logf" 2>&1 &
 		gen_pid=$!
 		LIVE[$gen_pid]=redis-benchmark
 		wait_connected "$port" $((${base:-0} + IDLE_N)) "$gen_pid" || {
@@ -584,15 +639,19 @@ idle_one() {
 	if [[ -n $fd ]]; then exec {fd}<&-; fi
 	stop_servers
 	[[ $status == ok ]] || FAILED=$((FAILED + 1))
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$gen" "$server" "$IDLE_N" "$before" "$after" "$status" >>"$MEMORY"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$gen" "$transport" "$server" "$IDLE_N" "$before" "$after" "$status" >>"$MEMORY"
 	log "  RSS $before KiB -> $after KiB ($status)"
 }
 
-for gen in "${GENS[@]}"; do
-	((FANOUT_ONLY)) && break
-	for server in "${SERVERS[@]}"; do
-		log "idle: $gen holds $IDLE_N connections to a fresh $server"
-		idle_one "$gen" "$server"
+IDLE_TRANSPORTS=(tcp)
+((TLS)) && IDLE_TRANSPORTS+=(tls)
+((FANOUT_ONLY)) && IDLE_TRANSPORTS=()
+for transport in "${IDLE_TRANSPORTS[@]}"; do
+	for gen in "${GENS[@]}"; do
+		for server in "${SERVERS[@]}"; do
+			log "idle: $gen holds $IDLE_N $transport connections to a fresh $server"
+			idle_one "$gen" "$server" "$transport"
+		done
 	done
 done
 
@@ -687,17 +746,18 @@ if mem:
     for r in mem:
         before, after, conns = int(r["rss_before_kb"]), int(r["rss_after_kb"]), int(r["connections"])
         how = "muxd-bench --idle" if r["generator"] == "muxd-bench" else "redis-benchmark -I"
+        lead = (how, r["transport"], r["server"])
         if r["status"] != "ok":
-            mrows.append((how, r["server"], f"{before:,}", f"{after:,}", "FAILED", ""))
+            mrows.append(lead + (f"{before:,}", f"{after:,}", "FAILED", ""))
             continue
         b = (after - before) * 1024 / conns
-        per[(r["generator"], r["server"])] = b
-        mrows.append((how, r["server"], f"{before:,}", f"{after:,}", f"{b:,.0f}", ""))
+        per[(r["generator"], r["transport"], r["server"])] = b
+        mrows.append(lead + (f"{before:,}", f"{after:,}", f"{b:,.0f}", ""))
     for i, r in enumerate(mem):
-        g = r["generator"]
-        if r["server"] == "muxd" and (g, "muxd") in per and per.get((g, "redis")):
-            mrows[i] = mrows[i][:5] + (f"{per[(g, 'muxd')] / per[(g, 'redis')]:.2f}",)
-    table(("load generator", "server", "RSS before KiB", "RSS after KiB", "bytes/conn", "x Redis"), mrows, {0, 1})
+        g, t = r["generator"], r["transport"]
+        if r["server"] == "muxd" and (g, t, "muxd") in per and per.get((g, t, "redis")):
+            mrows[i] = mrows[i][:6] + (f"{per[(g, t, 'muxd')] / per[(g, t, 'redis')]:.2f}",)
+    table(("load generator", "link", "server", "RSS before KiB", "RSS after KiB", "bytes/conn", "x Redis"), mrows, {0, 1, 2})
 PY
 	if (($(wc -l <"$FANOUT_RESULTS") > 1)); then
 		echo

@@ -9,6 +9,7 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use muxd::listener::InheritedSocket;
 use muxd::listener::proxy::ProxyFrom;
 use muxd::resp::RespLimits;
+use muxd::tls::{ClientAuth, TlsFiles};
 use muxd::{ClientMemoryLimit, Config, ListenAddr, OutputLimit};
 
 use crate::supervise::Supervised;
@@ -20,7 +21,7 @@ pub const DEFAULT_UNIX: &str = "/tmp/muxd.sock";
 
 /// muxd: a RESP (Redis protocol) server multiplexing many clients on one thread with poll.
 ///
-/// With no --tcp and no --unix it listens on tcp://127.0.0.1:7379 and unix:///tmp/muxd.sock,
+/// With no --tcp, --tls or --unix it listens on tcp://127.0.0.1:7379 and unix:///tmp/muxd.sock,
 /// or, started by systemd socket activation (LISTEN_FDS), on the sockets passed; a --tcp
 /// or --unix naming a passed socket's address uses that socket.
 /// Once every listener is bound it prints one line on stdout,
@@ -33,6 +34,11 @@ pub struct Cli {
     /// Listen on a TCP address (IPv4 or IPv6, e.g. 127.0.0.1:7379, [::1]:0). Repeatable.
     #[arg(long = "tcp", value_name = "ADDR")]
     pub tcp: Vec<String>,
+
+    /// Listen on a TCP address whose clients speak TLS (Redis's tls-port), e.g.
+    /// 127.0.0.1:7380; needs --tls-cert-file and --tls-key-file. Repeatable.
+    #[arg(long = "tls", value_name = "ADDR")]
+    pub tls: Vec<String>,
 
     /// Listen on a Unix socket path. Repeatable. A stale socket file (nobody accepting) is
     /// replaced; a live one, or a path that is not a socket, is refused.
@@ -130,6 +136,28 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub proxy_timeout: f64,
 
+    /// The TLS listeners' certificate chain (PEM, leaf first). Reloaded on SIGHUP.
+    #[arg(long, value_name = "PATH")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The private key of --tls-cert-file (PEM). Reloaded on SIGHUP.
+    #[arg(long, value_name = "PATH")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// CA certificates (PEM) that clients' certificates must chain to; with it, clients
+    /// must show one (see --tls-auth-clients). Reloaded on SIGHUP.
+    #[arg(long, value_name = "PATH")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+
+    /// With --tls-ca-cert-file: `yes` requires a client certificate, `optional` verifies
+    /// one when shown, `no` asks for none [default: yes].
+    #[arg(long, value_name = "yes|no|optional")]
+    pub tls_auth_clients: Option<ClientAuth>,
+
+    /// How long a TLS client has to complete its handshake, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub tls_handshake_timeout: f64,
+
     /// Notify a supervisor: systemd's READY=1 once listening, STOPPING=1 on shutdown,
     /// WATCHDOG=1 when its watchdog is on. `auto` notifies when NOTIFY_SOCKET is set.
     #[arg(long, value_name = "MODE", value_enum, default_value = "auto")]
@@ -155,6 +183,9 @@ impl Cli {
         let mut order = Vec::new();
         if let Some(indices) = matches.indices_of("tcp") {
             order.extend(indices.zip(0..).map(|(at, i)| (at, ListenOrder::Tcp(i))));
+        }
+        if let Some(indices) = matches.indices_of("tls") {
+            order.extend(indices.zip(0..).map(|(at, i)| (at, ListenOrder::Tls(i))));
         }
         if let Some(indices) = matches.indices_of("unix") {
             order.extend(indices.zip(0..).map(|(at, i)| (at, ListenOrder::Unix(i))));
@@ -212,6 +243,12 @@ impl Cli {
                     let text = self.tcp.get(i).map(String::as_str).unwrap_or_default();
                     ListenAddr::tcp(text).with_context(|| format!("--tcp {text}"))?
                 }
+                ListenOrder::Tls(i) => {
+                    let text = self.tls.get(i).map(String::as_str).unwrap_or_default();
+                    format!("tls://{text}")
+                        .parse::<ListenAddr>()
+                        .with_context(|| format!("--tls {text}"))?
+                }
                 ListenOrder::Unix(i) => {
                     ListenAddr::Unix(self.unix.get(i).cloned().unwrap_or_default())
                 }
@@ -227,6 +264,10 @@ impl Cli {
         };
         let Ok(proxy_timeout) = Duration::try_from_secs_f64(self.proxy_timeout) else {
             bail!("--proxy-timeout must be a non-negative number of seconds");
+        };
+        let Ok(tls_handshake_timeout) = Duration::try_from_secs_f64(self.tls_handshake_timeout)
+        else {
+            bail!("--tls-handshake-timeout must be a non-negative number of seconds");
         };
         if self.output_low_watermark > self.output_high_watermark {
             bail!("--output-low-watermark must not be above --output-high-watermark");
@@ -249,7 +290,44 @@ impl Cli {
         config.stop_on_signals = true;
         config.proxy_from = self.proxy_from.clone();
         config.proxy_timeout = proxy_timeout;
+        config.tls_handshake_timeout = tls_handshake_timeout;
+        if let Some(files) = self.tls_files()? {
+            config.tls = Some(
+                files
+                    .server_config()
+                    .context("the TLS configuration cannot be loaded")?,
+            );
+        }
         Ok(config)
+    }
+
+    /// Where the TLS certificate, key and CA are, if any TLS flag is given; the daemon
+    /// loads them at start and again on SIGHUP.
+    pub fn tls_files(&self) -> anyhow::Result<Option<TlsFiles>> {
+        let (cert, key) = match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+            (None, None) if self.tls.is_empty() => {
+                if self.tls_ca_cert_file.is_some() || self.tls_auth_clients.is_some() {
+                    bail!("--tls-ca-cert-file and --tls-auth-clients need --tls listeners");
+                }
+                return Ok(None);
+            }
+            _ => bail!("TLS needs both --tls-cert-file and --tls-key-file"),
+        };
+        if self.tls_ca_cert_file.is_none()
+            && matches!(
+                self.tls_auth_clients,
+                Some(ClientAuth::Yes | ClientAuth::Optional)
+            )
+        {
+            bail!("--tls-auth-clients yes or optional needs --tls-ca-cert-file");
+        }
+        Ok(Some(TlsFiles {
+            cert_file: cert,
+            key_file: key,
+            ca_cert_file: self.tls_ca_cert_file.clone(),
+            auth_clients: self.tls_auth_clients.unwrap_or_default(),
+        }))
     }
 }
 
@@ -258,6 +336,8 @@ impl Cli {
 pub enum ListenOrder {
     /// The n-th `--tcp`.
     Tcp(usize),
+    /// The n-th `--tls`.
+    Tls(usize),
     /// The n-th `--unix`.
     Unix(usize),
 }

@@ -61,6 +61,15 @@ pub struct Config {
     pub proxy_from: Vec<ProxyFrom>,
     /// How long a trusted proxy has to send its complete header.
     pub proxy_timeout: Duration,
+    /// The TLS server configuration of the `tls://` listeners (certificate chain and key,
+    /// protocol versions, client authentication): required when there is one. A running
+    /// server takes a new one with
+    /// [`ServerContext::set_tls_config`](crate::ServerContext::set_tls_config): new
+    /// connections get it, those already open keep theirs.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long a TLS connection has, from its accept, to complete its handshake (its
+    /// PROXY header included, when one is expected).
+    pub tls_handshake_timeout: Duration,
     /// Most messages other threads may have waiting for the loop
     /// ([`ServerHandle`](crate::ServerHandle)); past it their sends wait or fail. At
     /// least 1.
@@ -159,6 +168,8 @@ impl Default for Config {
             stop_on_signals: false,
             proxy_from: Vec::new(),
             proxy_timeout: Duration::from_secs(5),
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
             queue_capacity: 1024,
         }
     }

@@ -58,6 +58,9 @@ struct Slot<T> {
     task: Option<T>,
     /// Cancelled while it fired: freed when handed back.
     cancelled: bool,
+    /// Moved while it fired: armed at `at` exactly when handed back, not at the next
+    /// point of its old grid.
+    moved: bool,
 }
 
 /// A heap entry: the ordering key kept inline, so sifting never follows a pointer.
@@ -131,6 +134,7 @@ impl<T> Deadlines<T> {
             next: NIL,
             task: Some(task),
             cancelled: false,
+            moved: false,
         });
         self.link(key);
         self.push(key);
@@ -184,7 +188,9 @@ impl<T> Deadlines<T> {
         };
         match task {
             Some(task) if !slot.cancelled && !slot.period.is_zero() => {
-                slot.at = next_tick(slot.at, slot.period, now);
+                if !std::mem::take(&mut slot.moved) {
+                    slot.at = next_tick(slot.at, slot.period, now);
+                }
                 slot.task = Some(task);
                 self.push(id.key);
             }
@@ -203,12 +209,14 @@ impl<T> Deadlines<T> {
             return;
         }
         slot.at = at;
+        slot.moved = false;
         slot.task = Some(task);
         self.push(id.key);
     }
 
     /// Moves timer `id`'s deadline to `at` (a periodic timer's grid starts there).
-    /// Returns whether it was armed.
+    /// Returns whether it was armed: a one-shot timer that is firing is not (its task
+    /// runs once), a periodic one is (its next run is at `at`).
     pub(crate) fn reschedule(&mut self, id: TimerId, at: Instant) -> bool {
         let Some(slot) = self.slot_mut(id) else {
             return false;
@@ -216,12 +224,18 @@ impl<T> Deadlines<T> {
         if slot.cancelled {
             return false;
         }
-        slot.at = at;
-        let pos = slot.pos;
-        if pos == NIL {
-            // Firing: `finish` arms it again from the new deadline.
+        if slot.pos == NIL {
+            // Firing: a one-shot timer's task is spent; a periodic one is armed at `at`
+            // when `finish` gets it back.
+            if slot.period.is_zero() {
+                return false;
+            }
+            slot.at = at;
+            slot.moved = true;
             return true;
         }
+        slot.at = at;
+        let pos = slot.pos;
         if let Some(entry) = self.heap.get_mut(pos as usize) {
             entry.at = at;
         }
@@ -527,6 +541,34 @@ mod tests {
         assert_eq!(d.cancel(old), None);
         assert!(!d.reschedule(old, t0));
         assert!(d.contains(new));
+    }
+
+    #[test]
+    fn a_timer_rescheduled_while_it_fires() {
+        let t0 = Instant::now();
+        let mut d = Deadlines::default();
+        // A periodic timer moved from its own run: next at the new time exactly, then
+        // every period from there (not at the next point of its old grid).
+        let tick = d.insert(t0 + ms(1000), ms(1000), None, "tick");
+        let due = d.pop_due(t0 + ms(1000), d.seq_limit()).unwrap();
+        assert!(d.reschedule(tick, t0 + ms(1050)));
+        d.finish(due.id, Some(due.task), t0 + ms(1000));
+        assert_eq!(d.next_deadline(), Some(t0 + ms(1050)));
+        assert_eq!(fire(&mut d, t0 + ms(1050)), ["tick"]);
+        assert_eq!(d.next_deadline(), Some(t0 + ms(2050)));
+        // A one-shot timer's task runs once: moving it from its own run arms nothing.
+        let once = d.insert(t0 + ms(3000), Duration::ZERO, None, "once");
+        let limit = d.seq_limit();
+        let due = loop {
+            let due = d.pop_due(t0 + ms(3000), limit).unwrap();
+            if due.id == once {
+                break due;
+            }
+            d.finish(due.id, Some(due.task), t0 + ms(3000));
+        };
+        assert!(!d.reschedule(once, t0 + ms(3050)));
+        d.finish(due.id, None, t0 + ms(3000));
+        assert!(!d.contains(once));
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum ErrorKind {
     Config,
     /// Sockets handed over by a supervisor (socket activation) cannot be used.
     Activation,
+    /// A TLS certificate, key or CA file cannot be used.
+    Tls,
 }
 
 #[derive(Debug)]
@@ -64,6 +66,10 @@ enum Kind {
     Activation {
         reason: String,
     },
+    Tls {
+        what: String,
+        reason: String,
+    },
 }
 
 impl Error {
@@ -77,6 +83,7 @@ impl Error {
             Kind::Poll { .. } => ErrorKind::Poll,
             Kind::Config { .. } => ErrorKind::Config,
             Kind::Activation { .. } => ErrorKind::Activation,
+            Kind::Tls { .. } => ErrorKind::Tls,
         }
     }
 
@@ -122,6 +129,15 @@ impl Error {
         }
     }
 
+    pub(crate) fn tls(what: impl fmt::Display, reason: impl fmt::Display) -> Error {
+        Error {
+            kind: Kind::Tls {
+                what: what.to_string(),
+                reason: reason.to_string(),
+            },
+        }
+    }
+
     pub(crate) fn config(reason: impl Into<String>) -> Error {
         Error {
             kind: Kind::Config {
@@ -151,6 +167,7 @@ impl fmt::Display for Error {
             Kind::Poll { what, source } => write!(f, "{what} failed: {source}"),
             Kind::Config { reason } => write!(f, "invalid configuration: {reason}"),
             Kind::Activation { reason } => write!(f, "socket activation: {reason}"),
+            Kind::Tls { what, reason } => write!(f, "tls: {what}: {reason}"),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! # muxd: many clients, one thread, one poll
 //!
 //! ```text
-//!                 master sockets (tcp://…, unix://…)
+//!                 master sockets (tcp://…, tls://…, unix://…)
 //!                        │ connection requests
 //!                        ▼
 //!  ┌───────────────── mio::Poll, one thread (event_loop/) ─────────────────┐
@@ -40,12 +40,12 @@
 //! - `event_loop`: the loop itself (private), one room per phase: `accept`, `serve`,
 //!   `output`, `close`, `proxy` (a connection's PROXY header before it is served),
 //!   `timers` for its deadlines (idle, linger, accept retry, stop, PROXY header,
-//!   heartbeat), and `callbacks` for the service's code outside requests (hooks, its
+//!   TLS handshake, heartbeat), and `callbacks` for the service's code outside requests (hooks, its
 //!   timers, its sources, what other threads send);
 //! - `tokens` (private): the poll token space (clients, the service's sources, master
 //!   sockets, signal pipe, waker);
 //! - `deadlines` (private): the deadline heap every timer lives in;
-//! - [`listener`]: master sockets, TCP and Unix, the life of socket files, sockets
+//! - [`listener`]: master sockets, TCP (plain or TLS) and Unix, the life of socket files, sockets
 //!   inherited from systemd (`listener::activation`) and the PROXY protocol
 //!   (`listener::proxy`);
 //! - [`client_table`]: the table of client handles, and the read-only view services get;
@@ -61,7 +61,9 @@
 //! - [`pubsub`]: topics clients subscribe to and messages published to them, encoded
 //!   once and shared by every receiver; Redis's glob patterns ([`pubsub::Glob`]);
 //! - [`commands`]: the daemon's command set (`PING`, `ADD`, `CLIENT LIST`, ...);
-//! - [`stats`]: server-wide counters.
+//! - [`stats`]: server-wide counters;
+//! - [`tls`]: TLS configurations from PEM files (server, and a client's pieces); the
+//!   TLS stream itself is [`TlsStream`], one kind of [`Stream`].
 //!
 //! # Embedding
 //! A [`Codec`] turns bytes into requests and responses into bytes ([`resp::RespCodec`]
@@ -130,10 +132,14 @@ pub mod pubsub;
 /// ([`ServerContext::register`]) with the same version.
 pub use mio;
 pub mod resp;
+/// The `rustls` the TLS listeners are built on, for making their
+/// [`Config::tls`](crate::Config::tls) (and a client's) with the same version.
+pub use rustls;
 pub mod server;
 pub mod service;
 pub mod stats;
 mod stream;
+pub mod tls;
 mod tokens;
 
 pub use client::{ClientId, ClientInfo, CloseReason};
@@ -148,4 +154,4 @@ pub use service::{
     Context, Responder, SendError, ServerContext, ServerHandle, Service, SourceId, TimerId,
 };
 pub use stats::Stats;
-pub use stream::{Peer, PeerCred, Stream};
+pub use stream::{Peer, PeerCred, Stream, TlsError, TlsStream};

@@ -1,6 +1,7 @@
 //! The `muxd` daemon: parses the command line, binds the master sockets, prints the
 //! `READY` line (and tells systemd, when supervised) and runs the loop with the RESP
-//! command set until SIGINT or SIGTERM.
+//! command set until SIGINT or SIGTERM. SIGHUP reloads the TLS files, on a thread of its
+//! own (the files are read off the loop), which hands the new configuration to the loop.
 //! Errors get their context here, at the edge; the library's are typed.
 
 mod cli;
@@ -17,7 +18,8 @@ use muxd::config::RESERVED_FDS;
 use muxd::fd_limit;
 use muxd::listener::InheritedSocket;
 use muxd::resp::RespCodec;
-use muxd::{ListenAddr, Server};
+use muxd::tls::TlsFiles;
+use muxd::{ListenAddr, Server, ServerHandle};
 
 fn main() -> ExitCode {
     keep_large_buffers_out_of_the_heap();
@@ -83,7 +85,46 @@ fn run(
         notifier.ready(&addrs);
         server.set_lifecycle(notifier);
     }
+    reload_tls_on_sighup(cli.tls_files()?, server.handle())?;
     server.run().context("the event loop failed")?;
+    Ok(())
+}
+
+/// On each SIGHUP, reads the TLS files again and, if they load, hands the new
+/// configuration to the loop: new connections get it, open ones keep theirs. A file that
+/// does not load is logged and the configuration in force stays.
+fn reload_tls_on_sighup(
+    files: Option<TlsFiles>,
+    handle: ServerHandle<RespCodec, CommandService>,
+) -> anyhow::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([libc::SIGHUP])
+        .context("installing the SIGHUP handler")?;
+    std::thread::Builder::new()
+        .name("sighup".to_owned())
+        .spawn(move || {
+            for _ in signals.forever() {
+                let Some(files) = &files else {
+                    info!("received SIGHUP, no TLS files to reload");
+                    continue;
+                };
+                let config = match files.server_config() {
+                    Ok(config) => config,
+                    Err(e) => {
+                        warn!("received SIGHUP, TLS reload failed, keeping the configuration in force error={e}");
+                        continue;
+                    }
+                };
+                let cert = files.cert_file.display().to_string();
+                let applied = handle.run(move |_, ctx| {
+                    ctx.set_tls_config(config);
+                    info!("received SIGHUP, TLS configuration reloaded cert={cert}");
+                });
+                if applied.is_err() {
+                    break; // the loop has stopped
+                }
+            }
+        })
+        .context("starting the SIGHUP thread")?;
     Ok(())
 }
 
@@ -91,7 +132,7 @@ fn run(
 /// (Unix sockets are guarded by their file mode).
 fn warn_if_exposed(addrs: &[ListenAddr]) {
     for addr in addrs {
-        if let ListenAddr::Tcp(socket) = addr
+        if let Some(socket) = addr.tcp_addr()
             && !socket.ip().is_loopback()
         {
             warn!(

@@ -47,7 +47,8 @@ impl<C: Codec, S: Service<C>> Server<C, S> {
     /// Creates the poller and binds every master socket in `config.listen`.
     ///
     /// # Errors
-    /// Fails if `config.listen` and `config.inherited` are empty, a socket cannot be bound (address in use, a live
+    /// Fails if `config.listen` and `config.inherited` are empty, a `tls://` listener has
+    /// no `config.tls`, a socket cannot be bound (address in use, a live
     /// server on a Unix path, a non-socket file at the path), or the poller cannot be set up.
     pub fn bind(config: Config, codec: C, service: S) -> Result<Server<C, S>, Error> {
         if config.listen.is_empty() && config.inherited.is_empty() {
@@ -56,6 +57,16 @@ impl<C: Codec, S: Service<C>> Server<C, S> {
         if config.output_low_watermark > config.output_high_watermark {
             return Err(Error::config(
                 "output low watermark is above the high watermark",
+            ));
+        }
+        let tls_listener = config
+            .listen
+            .iter()
+            .chain(config.inherited.iter().map(|s| s.addr()))
+            .any(|a| a.kind() == crate::ListenerKind::Tls);
+        if tls_listener && config.tls.is_none() {
+            return Err(Error::config(
+                "a tls:// listener needs a TLS configuration (Config::tls)",
             ));
         }
         if config.queue_capacity == 0 {

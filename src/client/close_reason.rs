@@ -27,6 +27,11 @@ pub enum CloseReason {
     Limit,
     /// A trusted proxy sent no complete PROXY header within the timeout.
     ProxyTimeout,
+    /// TLS failed: a handshake refused (bad certificate, no common protocol, plain text
+    /// or garbage on a TLS port) or a bad record; the alert saying why was sent.
+    TlsError,
+    /// A TLS handshake did not complete within the timeout.
+    TlsHandshakeTimeout,
     /// All clients' buffers held more than the server-wide limit and this client held the
     /// most (`maxmemory-clients`).
     Evicted,
@@ -34,7 +39,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, in the order `INFO` lists them: counters and reports iterate this.
-    pub const ALL: [CloseReason; 11] = [
+    pub const ALL: [CloseReason; 13] = [
         CloseReason::PeerClosed,
         CloseReason::ProtocolError,
         CloseReason::Reset,
@@ -45,6 +50,8 @@ impl CloseReason {
         CloseReason::ServicePanic,
         CloseReason::Limit,
         CloseReason::ProxyTimeout,
+        CloseReason::TlsError,
+        CloseReason::TlsHandshakeTimeout,
         CloseReason::Evicted,
     ];
 
@@ -66,6 +73,8 @@ impl CloseReason {
             CloseReason::ServicePanic => "service_panic",
             CloseReason::Limit => "limit",
             CloseReason::ProxyTimeout => "proxy_timeout",
+            CloseReason::TlsError => "tls_error",
+            CloseReason::TlsHandshakeTimeout => "tls_handshake_timeout",
             CloseReason::Evicted => "evicted",
         }
     }

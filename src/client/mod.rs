@@ -4,7 +4,11 @@
 //! client table (`client_table`) under the slab key that is also its
 //! poll token, and is dropped when the connection closes. It holds the data socket, the
 //! bytes not yet parsed or not yet written, the service's per-client state, and the
-//! [`ClientInfo`] a service (and `CLIENT LIST`) can read.
+//! [`ClientInfo`] a service (and `CLIENT LIST`) can read. A TLS client's stream does its
+//! handshake as it is read and written (its deadline is the loop's); the handle counts
+//! the records rustls still has to write as output (`has_output`),
+//! so it is not done, nor drained, before they are out, and it ends the session with a
+//! `close_notify` before lingering.
 //!
 //! The handle owns its state machine; the loop routes readiness to it and carries out
 //! what a transition asks for (write, linger, close, read again next turn):
@@ -176,7 +180,8 @@ impl<C: Codec, S> Client<C, S> {
         self.buffers.as_ref().map_or(0, |b| b.input_len())
     }
 
-    /// Response bytes waiting to be written (shared frames included).
+    /// Response bytes waiting to be written, shared messages included (plaintext, for a
+    /// TLS client): what the watermarks and `obuf=` count.
     #[inline]
     pub(crate) fn owed(&self) -> usize {
         self.buffers.as_ref().map_or(0, |b| b.owed())
@@ -204,6 +209,14 @@ impl<C: Codec, S> Client<C, S> {
     /// Buffer memory as last counted in the table's sum.
     pub(crate) fn accounted_memory(&self) -> usize {
         self.buffers.as_ref().map_or(0, |b| b.accounted)
+    }
+
+    /// Whether anything waits to be written: responses, or a TLS client's records of its
+    /// own (handshake, alerts, `close_notify`) when it owes no response. Until nothing
+    /// does, it wants `WRITABLE` and is not done.
+    #[inline]
+    pub(crate) fn has_output(&self) -> bool {
+        self.owed() > 0 || self.stream.wants_write()
     }
 
     /// Starts it awaiting a PROXY header, from a `trusted` proxy or not (a new handle).
@@ -292,7 +305,7 @@ impl<C: Codec, S> Client<C, S> {
     pub(crate) fn on_eof(&mut self) -> OnEof {
         self.read_eof = true;
         let reason = self.closing_reason().unwrap_or(CloseReason::PeerClosed);
-        if self.owed() == 0 {
+        if !self.has_output() {
             return OnEof::Close(reason);
         }
         // Half-close: write every response owed, then close.
@@ -328,19 +341,31 @@ impl<C: Codec, S> Client<C, S> {
         }
         self.phase = Phase::Closing(CloseReason::Shutdown);
         self.paused = false;
-        self.owed() == 0
+        !self.has_output()
     }
 
-    /// Our side is done: shuts down writing, so the peer sees the end of our responses,
-    /// and lingers until it closes. Returns `false`, changing nothing, when closing at
-    /// once is safe: the peer already closed, or nothing is in flight either way.
+    /// Our side is done: ends TLS with a `close_notify`, shuts down writing, so the peer
+    /// sees the end of our responses, and lingers until it closes. Returns `false`,
+    /// changing nothing more, when closing at once is safe: the peer already closed, or
+    /// nothing is in flight either way.
     pub(crate) fn begin_linger(&mut self, reason: CloseReason) -> bool {
+        self.stream.close_notify();
         if self.read_eof || nothing_in_flight(&self.stream) {
             return false;
         }
         let _ = self.stream.shutdown(Shutdown::Write);
         self.phase = Phase::Lingering(reason);
         true
+    }
+
+    /// Its TLS handshake deadline came: close it if the handshake is still going on.
+    pub(crate) fn on_handshake_deadline(&self) -> OnDeadline {
+        let open = matches!(self.phase, Phase::Open | Phase::AwaitingHeader { .. });
+        if open && self.stream.is_handshaking() {
+            OnDeadline::Close(CloseReason::TlsHandshakeTimeout)
+        } else {
+            OnDeadline::Done
+        }
     }
 
     /// Its idle deadline came: close it if it has been idle for `timeout` (no request
@@ -367,13 +392,13 @@ impl<C: Codec, S> Client<C, S> {
     }
 
     /// Brings the registered interest in line with what it needs: `READABLE` always,
-    /// `WRITABLE` only while output is owed (so a drained socket does not wake the loop).
+    /// `WRITABLE` only while output waits (so a drained socket does not wake the loop).
     ///
     /// # Errors
     /// If `reregister` fails; the client cannot be served then.
     #[inline]
     pub(crate) fn sync_interest(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        let want_writable = self.owed() > 0;
+        let want_writable = self.has_output();
         if self.writable_interest != want_writable {
             let interest = if want_writable {
                 Interest::READABLE | Interest::WRITABLE
@@ -517,7 +542,8 @@ impl<C: Codec, S> Client<C, S> {
     }
 }
 
-/// Writes `output`'s unwritten bytes until all are written or the socket would block.
+/// Writes `output`'s unwritten bytes until all are written or the socket would block,
+/// then what a TLS stream has of its own.
 fn write_nonblocking(stream: &mut Stream, output: &mut Output) -> io::Result<()> {
     while output.owed() > 0 {
         match stream.write(output.unwritten()) {
@@ -528,7 +554,7 @@ fn write_nonblocking(stream: &mut Stream, output: &mut Output) -> io::Result<()>
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    stream.send_pending()
 }
 
 /// Whether the socket has neither unread input nor unacknowledged output, so closing it

@@ -10,7 +10,7 @@
 //! length: bytes that begin no header open the connection as it is; a header is refused.
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io;
 
 use super::{Client, Phase};
 use crate::codec::Codec;
@@ -106,7 +106,8 @@ impl<C: Codec, S> Client<C, S> {
     fn take(&mut self, buf: &mut [u8], len: usize) -> io::Result<()> {
         let mut left = buf.get_mut(..len).unwrap_or_default();
         while !left.is_empty() {
-            match self.stream.read(left) {
+            // Past TLS: the header precedes the handshake.
+            match self.stream.read_socket(left) {
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(n) => left = left.get_mut(n..).unwrap_or_default(),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -134,7 +135,7 @@ mod tests {
     use crate::client::ClientInfo;
     use crate::listener::{ListenAddr, ListenerInfo};
     use crate::stream::{Peer, Stream};
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
     use std::sync::Arc;
     use std::time::Instant;

@@ -329,7 +329,7 @@ fn connection_peer(info: &ClientInfo) -> String {
 /// The address of the master socket that accepted the client.
 fn listener_addr(info: &ClientInfo) -> String {
     match &info.listener().addr {
-        ListenAddr::Tcp(addr) => addr.to_string(),
+        ListenAddr::Tcp(addr) | ListenAddr::Tls(addr) => addr.to_string(),
         ListenAddr::Unix(path) => format!("{}:0", path.display()),
     }
 }

@@ -58,6 +58,7 @@ fn parameters(service: &CommandService, ctx: &Ctx<'_>) -> Vec<(&'static str, Vec
     let config = server.config();
     let mut binds = Vec::new();
     let mut port = 0;
+    let mut tls_port = 0;
     let mut unix = String::new();
     for listener in server.listeners() {
         match &listener.addr {
@@ -65,6 +66,12 @@ fn parameters(service: &CommandService, ctx: &Ctx<'_>) -> Vec<(&'static str, Vec
                 binds.push(addr.ip().to_string());
                 if port == 0 {
                     port = addr.port();
+                }
+            }
+            ListenAddr::Tls(addr) => {
+                binds.push(addr.ip().to_string());
+                if tls_port == 0 {
+                    tls_port = addr.port();
                 }
             }
             ListenAddr::Unix(path) => {
@@ -78,6 +85,7 @@ fn parameters(service: &CommandService, ctx: &Ctx<'_>) -> Vec<(&'static str, Vec
     let texts = [
         ("bind", binds.join(" ")),
         ("port", port.to_string()),
+        ("tls-port", tls_port.to_string()),
         ("unixsocket", unix),
         ("unixsocketperm", format!("{:o}", config.unix_mode)),
         ("tcp-backlog", config.backlog.to_string()),

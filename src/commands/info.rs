@@ -59,7 +59,7 @@ fn write_section(section: &str, service: &CommandService, ctx: &Ctx<'_>, out: &m
                 .iter()
                 .find_map(|l| match l.addr {
                     ListenAddr::Tcp(addr) => Some(addr.port()),
-                    ListenAddr::Unix(_) => None,
+                    ListenAddr::Tls(_) | ListenAddr::Unix(_) => None,
                 })
                 .unwrap_or(0);
             let executable = std::env::current_exe()

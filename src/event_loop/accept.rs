@@ -5,6 +5,8 @@
 //! cannot starve connected clients). Each connection is checked against the client limit
 //! before anything is allocated for it, takes a slot in the table and is registered under
 //! that slot's key, gets its idle deadline, then the service greets it (`on_connect`).
+//! A `tls://` listener's connection becomes a [`TlsStream`] with the TLS configuration in
+//! force at its accept, and gets a handshake deadline.
 //! When `accept` fails for lack of descriptors the listener pauses and retries after
 //! [`ACCEPT_RETRY`] (a deadline of the loop), or as soon as a client closes: never in a
 //! busy loop.
@@ -26,9 +28,9 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::listener::activation::{self, Origin};
 use crate::listener::proxy::ProxyFrom;
-use crate::listener::{BindOptions, InheritedSocket, Listener, ListenerInfo};
+use crate::listener::{BindOptions, InheritedSocket, Listener, ListenerInfo, ListenerKind};
 use crate::service::Service;
-use crate::stream::{Peer, Stream};
+use crate::stream::{Peer, Stream, TlsStream};
 use crate::tokens;
 
 /// Connections one listener may accept per turn (as Redis's `MAX_ACCEPTS_PER_CALL`).
@@ -218,15 +220,25 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 );
                 self.last_limit_warning = Some(now);
             }
-            let mut message = Vec::new();
-            C::encode_error(
-                C::Session::default(),
-                &"max number of clients reached",
-                &mut message,
-            );
-            let _ = stream.write(&message);
+            // A TLS client would take the plain error for a bad record: it is only closed.
+            if listener.kind() != ListenerKind::Tls {
+                let mut message = Vec::new();
+                C::encode_error(
+                    C::Session::default(),
+                    &"max number of clients reached",
+                    &mut message,
+                );
+                let _ = stream.write(&message);
+            }
             let _ = stream.shutdown(Shutdown::Write);
             return;
+        }
+        let tls = listener.kind() == ListenerKind::Tls;
+        if tls {
+            stream = match self.start_tls(stream, &peer) {
+                Some(stream) => stream,
+                None => return,
+            };
         }
         let fd = stream.as_raw_fd();
         let registry = self.poll.registry();
@@ -261,6 +273,9 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                     }
                 );
                 self.arm_idle(key, now);
+                if tls {
+                    self.arm_handshake(key, now);
+                }
                 match header {
                     None => self.greet(key, now),
                     Some(true) => self.await_header(key, now),
@@ -270,6 +285,22 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
             Err(e) => {
                 warn!(target: LOG_TARGET, "registering a new client failed peer={peer} error={e}")
+            }
+        }
+    }
+
+    /// Starts the server side of TLS on an accepted TCP connection, with the TLS
+    /// configuration in force now; `None` (the connection dropped) if it cannot be.
+    fn start_tls(&mut self, stream: Stream, peer: &Peer) -> Option<Stream> {
+        let Stream::Tcp(socket) = stream else {
+            return Some(stream);
+        };
+        let config = self.core.info.config.tls.as_ref()?;
+        match rustls::ServerConnection::new(Arc::clone(config)) {
+            Ok(conn) => Some(Stream::Tls(Box::new(TlsStream::new(socket, conn)))),
+            Err(e) => {
+                warn!(target: LOG_TARGET, "tls setup failed, closing peer={peer} error={e}");
+                None
             }
         }
     }

@@ -99,6 +99,11 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         client.release_frames(&mut pubsub.arena);
         self.deadlines.remove_owner(key);
         self.core.timers.remove_owner(key);
+        // A TLS session still working ends with a close_notify, as far as the socket takes
+        // it (closed on a deadline, killed, or at the end of lingering, where it was sent).
+        if !matches!(reason, CloseReason::Reset | CloseReason::TlsError) {
+            client.stream.close_notify();
+        }
         let _ = self.poll.registry().deregister(&mut client.stream);
         self.core.stats.count_close(reason);
         debug!(

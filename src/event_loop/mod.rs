@@ -10,8 +10,8 @@
 //! - [`memory`]: all clients' buffer memory held under `maxmemory-clients`;
 //! - [`proxy`]: with the PROXY protocol on, a connection's header before it is served;
 //! - [`timers`]: the loop's deadlines (idle timeout, lingering, accept retries, the stop's
-//!   deadline, the PROXY header's, the lifecycle's heartbeat), whose nearest one is the
-//!   poll timeout.
+//!   deadline, the PROXY header's, a TLS handshake's, the lifecycle's heartbeat), whose
+//!   nearest one is the poll timeout.
 //!
 //! A turn: wait (at most until the nearest deadline), then for each event: a master
 //! socket's token accepts; a client's token writes what it is owed if writable and

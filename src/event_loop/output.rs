@@ -48,7 +48,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             self.close_now(key, CloseReason::Reset);
             return;
         }
-        let resumed = if client.owed() == 0 {
+        let resumed = if !client.has_output() {
             match client.on_drained() {
                 OnDrained::Finish(reason) => {
                     self.linger_or_close(key, reason, now);
@@ -102,7 +102,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let Some(client) = self.core.clients.get_mut(key) else {
             return;
         };
-        if client.owed() == 0 {
+        if !client.has_output() {
             return;
         }
         let output = client.lend_output(&mut self.scratch);

@@ -25,6 +25,7 @@ use crate::client::{ClientId, CloseReason, OnReadable};
 use crate::client_table::ClientTable;
 use crate::codec::{Codec, Decoded};
 use crate::service::{Context, Service};
+use crate::stream::TlsStream;
 
 /// Reads one client may do per turn before others get theirs (fairness).
 pub(crate) const READS_PER_EVENT: usize = 16;
@@ -97,7 +98,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             event.is_readable(),
             event.is_writable()
         );
-        if client.owed() > 0 && (event.is_writable() || event.is_write_closed() || event.is_error())
+        if client.has_output()
+            && (event.is_writable() || event.is_write_closed() || event.is_error())
         {
             self.flush(key, now);
         }
@@ -219,10 +221,22 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             }
             TurnEnd::Eof => self.on_eof(key),
             TurnEnd::Failed(e) => {
-                if let Some(client) = self.core.clients.get(key) {
-                    debug!(target: LOG_TARGET, "read failed client={} error={e}", client.info.id);
-                }
-                self.close_now(key, CloseReason::Reset);
+                let reason = match (self.core.clients.get(key), TlsStream::tls_error(&e)) {
+                    (Some(client), Some(tls)) => {
+                        warn!(
+                            target: LOG_TARGET,
+                            "tls error, closing client={} peer={} error={tls}",
+                            client.info.id, client.info.peer
+                        );
+                        CloseReason::TlsError
+                    }
+                    (Some(client), None) => {
+                        debug!(target: LOG_TARGET, "read failed client={} error={e}", client.info.id);
+                        CloseReason::Reset
+                    }
+                    (None, _) => CloseReason::Reset,
+                };
+                self.close_now(key, reason);
             }
         }
         // What it read (a large request arriving) or was sent counts at once.

@@ -1,5 +1,6 @@
 //! The loop's own deadlines: idle timeout, lingering closes, accept retries, the shutdown
-//! deadline, a trusted proxy's PROXY header, the lifecycle's heartbeat, all in one
+//! deadline, a trusted proxy's PROXY header, a TLS handshake, the lifecycle's heartbeat,
+//! all in one
 //! [`Deadlines`] heap whose nearest deadline is the poll timeout.
 //!
 //! A deadline that concerns one client belongs to it ([`arm_client`](EventLoop::arm_client))
@@ -21,7 +22,7 @@
 
 use std::time::{Duration, Instant};
 
-use log::debug;
+use log::{debug, warn};
 
 use super::{EventLoop, LOG_TARGET};
 use crate::client::OnDeadline;
@@ -50,6 +51,9 @@ pub(super) enum LoopTimer {
     ProxyHeader,
     /// The lifecycle's heartbeat (a supervisor's watchdog), periodic.
     Heartbeat,
+    /// A TLS connection must have completed its handshake by now; met or not, it is not
+    /// cancelled: the handle says whether it still matters.
+    TlsHandshake,
 }
 
 impl<C: Codec, S: Service<C>> EventLoop<C, S> {
@@ -75,6 +79,12 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         if let Some(timeout) = self.core.info.config.idle_timeout {
             self.arm_client(key, LoopTimer::Idle, later(now, timeout), Duration::ZERO);
         }
+    }
+
+    /// Arms a new TLS connection's handshake deadline.
+    pub(super) fn arm_handshake(&mut self, key: usize, now: Instant) {
+        let at = later(now, self.core.info.config.tls_handshake_timeout);
+        self.arm_client(key, LoopTimer::TlsHandshake, at, Duration::ZERO);
     }
 
     /// Arms the lifecycle's heartbeat, if it asks for one.
@@ -140,6 +150,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 None => OnDeadline::Done,
             },
             LoopTimer::Linger { until } => client.on_linger_check(now >= until),
+            LoopTimer::TlsHandshake => client.on_handshake_deadline(),
             LoopTimer::AcceptRetry(_)
             | LoopTimer::Shutdown
             | LoopTimer::ProxyHeader
@@ -149,6 +160,13 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             OnDeadline::Close(reason) => {
                 if task == LoopTimer::Idle {
                     debug!(target: LOG_TARGET, "idle timeout client={}", client.info.id);
+                }
+                if task == LoopTimer::TlsHandshake {
+                    warn!(
+                        target: LOG_TARGET,
+                        "tls handshake timed out, closing client={} peer={}",
+                        client.info.id, client.info.peer
+                    );
                 }
                 self.deadlines.finish(id, None, now);
                 self.close_now(key, reason);

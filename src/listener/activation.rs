@@ -159,8 +159,13 @@ pub(crate) fn plan(listen: &[ListenAddr], mut inherited: Vec<InheritedSocket>) -
     let planned = listen
         .iter()
         .map(
-            |addr| match inherited.iter().position(|s| s.addr == *addr) {
-                Some(at) => Origin::Inherited(inherited.remove(at)),
+            |addr| match inherited.iter().position(|s| serves(&s.addr, addr)) {
+                Some(at) => {
+                    let mut socket = inherited.remove(at);
+                    // A `tls://` address speaks TLS on the inherited TCP socket.
+                    socket.addr = addr.clone();
+                    Origin::Inherited(socket)
+                }
                 None => Origin::Bind(addr.clone()),
             },
         )
@@ -174,6 +179,13 @@ pub(crate) fn plan(listen: &[ListenAddr], mut inherited: Vec<InheritedSocket>) -
         );
     }
     planned
+}
+
+/// Whether an inherited socket bound at `inherited` serves the listener `wanted`: the
+/// same address, or its TCP address for a `tls://` listener.
+fn serves(inherited: &ListenAddr, wanted: &ListenAddr) -> bool {
+    inherited == wanted
+        || matches!((inherited, wanted), (ListenAddr::Tcp(a), ListenAddr::Tls(b)) if a == b)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Where a master socket listens: [`ListenAddr`], a TCP address or a Unix socket path,
-//! written with a scheme (`tcp://`, `unix://`) as the daemon prints it.
+//! Where a master socket listens: [`ListenAddr`], a TCP address (plain or TLS) or a Unix
+//! socket path, written with a scheme (`tcp://`, `tls://`, `unix://`) as the daemon prints
+//! it.
 
 use std::fmt;
 use std::io;
@@ -10,15 +11,20 @@ use std::str::FromStr;
 use super::ListenerKind;
 use crate::error::Error;
 
-/// Where a master socket listens: a TCP address or a Unix socket path.
+/// Where a master socket listens: a TCP address, a TCP address whose connections speak
+/// TLS, or a Unix socket path.
 ///
 /// Written with a scheme, as the daemon prints it on its `READY` line:
-/// `tcp://127.0.0.1:7379`, `tcp://[::1]:7379`, `unix:///tmp/muxd.sock`. When parsing, a bare
-/// `host:port` means TCP and a bare path starting with `/` or `.` means Unix.
+/// `tcp://127.0.0.1:7379`, `tcp://[::1]:7379`, `tls://127.0.0.1:7380`,
+/// `unix:///tmp/muxd.sock`. When parsing, a bare `host:port` means TCP and a bare path
+/// starting with `/` or `.` means Unix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ListenAddr {
     /// A TCP socket address (IPv4 or IPv6). Port 0 asks the OS for a free port.
     Tcp(SocketAddr),
+    /// A TCP socket address whose connections begin with a TLS handshake (the server's
+    /// [`Config::tls`](crate::Config::tls)).
+    Tls(SocketAddr),
     /// A filesystem path for a Unix-domain stream socket.
     Unix(PathBuf),
 }
@@ -32,15 +38,7 @@ impl ListenAddr {
     /// Returns an [`ErrorKind::InvalidAddress`](crate::ErrorKind::InvalidAddress) error if
     /// the text is not `host:port` or the host does not resolve.
     pub fn tcp(text: &str) -> Result<ListenAddr, Error> {
-        if let Ok(addr) = text.parse::<SocketAddr>() {
-            return Ok(ListenAddr::Tcp(addr));
-        }
-        let addrs = text
-            .to_socket_addrs()
-            .map_err(|_| Error::invalid_address(text, "expected host:port"))?;
-        prefer_ipv4(addrs)
-            .map(ListenAddr::Tcp)
-            .ok_or_else(|| Error::invalid_address(text, "host name resolves to no address"))
+        parse_tcp(text).map(ListenAddr::Tcp)
     }
 
     /// Resolves `host` (a name, or an address with IPv6 written without brackets) and
@@ -75,9 +73,30 @@ impl ListenAddr {
     pub fn kind(&self) -> ListenerKind {
         match self {
             ListenAddr::Tcp(_) => ListenerKind::Tcp,
+            ListenAddr::Tls(_) => ListenerKind::Tls,
             ListenAddr::Unix(_) => ListenerKind::Unix,
         }
     }
+
+    /// The TCP address of a `tcp://` or `tls://` listener.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        match self {
+            ListenAddr::Tcp(addr) | ListenAddr::Tls(addr) => Some(*addr),
+            ListenAddr::Unix(_) => None,
+        }
+    }
+}
+
+/// `host:port`, resolved as [`ListenAddr::tcp`] says.
+fn parse_tcp(text: &str) -> Result<SocketAddr, Error> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let addrs = text
+        .to_socket_addrs()
+        .map_err(|_| Error::invalid_address(text, "expected host:port"))?;
+    prefer_ipv4(addrs)
+        .ok_or_else(|| Error::invalid_address(text, "host name resolves to no address"))
 }
 
 /// The first IPv4 address, else the first address.
@@ -98,6 +117,8 @@ impl FromStr for ListenAddr {
     fn from_str(text: &str) -> Result<ListenAddr, Error> {
         if let Some(rest) = text.strip_prefix("tcp://") {
             ListenAddr::tcp(rest)
+        } else if let Some(rest) = text.strip_prefix("tls://") {
+            parse_tcp(rest).map(ListenAddr::Tls)
         } else if let Some(rest) = text.strip_prefix("unix://") {
             if rest.is_empty() {
                 return Err(Error::invalid_address(text, "empty socket path"));
@@ -108,7 +129,7 @@ impl FromStr for ListenAddr {
         } else if text.contains("://") {
             Err(Error::invalid_address(
                 text,
-                "unknown scheme (use tcp:// or unix://)",
+                "unknown scheme (use tcp://, tls:// or unix://)",
             ))
         } else {
             ListenAddr::tcp(text)
@@ -120,6 +141,7 @@ impl fmt::Display for ListenAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ListenAddr::Tcp(addr) => write!(f, "tcp://{addr}"),
+            ListenAddr::Tls(addr) => write!(f, "tls://{addr}"),
             ListenAddr::Unix(path) => write!(f, "unix://{}", path.display()),
         }
     }
@@ -143,6 +165,10 @@ mod tests {
             "./rel.sock".parse::<ListenAddr>().unwrap(),
             ListenAddr::unix("./rel.sock")
         );
+        let tls: ListenAddr = "tls://127.0.0.1:7380".parse().unwrap();
+        assert_eq!(tls, ListenAddr::Tls("127.0.0.1:7380".parse().unwrap()));
+        assert_eq!(tls.to_string(), "tls://127.0.0.1:7380");
+        assert_eq!(tls.kind(), ListenerKind::Tls);
         assert!("http://x".parse::<ListenAddr>().is_err());
         assert!("unix://".parse::<ListenAddr>().is_err());
         assert!("nonsense".parse::<ListenAddr>().is_err());

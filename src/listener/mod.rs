@@ -36,11 +36,13 @@ use crate::stream::{Peer, PeerCred, Stream};
 pub use activation::InheritedSocket;
 pub use addr::ListenAddr;
 
-/// TCP or Unix: the two kinds of master socket.
+/// TCP, TLS or Unix: the kinds of master socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ListenerKind {
     /// A TCP socket (IPv4 or IPv6).
     Tcp,
+    /// A TCP socket whose connections speak TLS.
+    Tls,
     /// A Unix-domain stream socket.
     Unix,
 }
@@ -49,6 +51,7 @@ impl fmt::Display for ListenerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ListenerKind::Tcp => "tcp",
+            ListenerKind::Tls => "tls",
             ListenerKind::Unix => "unix",
         })
     }
@@ -62,7 +65,7 @@ pub struct ListenerInfo {
 }
 
 impl ListenerInfo {
-    /// TCP or Unix.
+    /// TCP, TLS or Unix.
     pub fn kind(&self) -> ListenerKind {
         self.addr.kind()
     }
@@ -103,7 +106,8 @@ impl Listener {
     /// Creates, binds and starts listening on `addr`.
     pub(crate) fn bind(addr: &ListenAddr, options: BindOptions) -> Result<Listener, Error> {
         match addr {
-            ListenAddr::Tcp(sockaddr) => bind_tcp(*sockaddr, options),
+            ListenAddr::Tcp(sockaddr) => bind_tcp(*sockaddr, options, ListenAddr::Tcp),
+            ListenAddr::Tls(sockaddr) => bind_tcp(*sockaddr, options, ListenAddr::Tls),
             ListenAddr::Unix(path) => bind_unix(path, options),
         }
     }
@@ -114,9 +118,9 @@ impl Listener {
         let addr = inherited.addr().clone();
         let fd = inherited.into_fd().map_err(|e| Error::bind(&addr, e))?;
         let socket = match addr {
-            ListenAddr::Tcp(_) => MasterSocket::Tcp(mio::net::TcpListener::from_std(
-                std::net::TcpListener::from(fd),
-            )),
+            ListenAddr::Tcp(_) | ListenAddr::Tls(_) => MasterSocket::Tcp(
+                mio::net::TcpListener::from_std(std::net::TcpListener::from(fd)),
+            ),
             ListenAddr::Unix(_) => MasterSocket::Unix(mio::net::UnixListener::from_std(
                 std::os::unix::net::UnixListener::from(fd),
             )),
@@ -210,8 +214,13 @@ impl Drop for Listener {
     }
 }
 
-fn bind_tcp(addr: SocketAddr, options: BindOptions) -> Result<Listener, Error> {
-    let shown = ListenAddr::Tcp(addr);
+/// Binds a TCP master socket; `scheme` makes its address (`tcp://` or `tls://`).
+fn bind_tcp(
+    addr: SocketAddr,
+    options: BindOptions,
+    scheme: fn(SocketAddr) -> ListenAddr,
+) -> Result<Listener, Error> {
+    let shown = scheme(addr);
     let fail = |e: io::Error| Error::bind(&shown, e);
     let socket =
         Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;
@@ -228,7 +237,7 @@ fn bind_tcp(addr: SocketAddr, options: BindOptions) -> Result<Listener, Error> {
     Ok(Listener {
         socket: MasterSocket::Tcp(mio::net::TcpListener::from_std(std_listener)),
         info: Arc::new(ListenerInfo {
-            addr: ListenAddr::Tcp(bound),
+            addr: scheme(bound),
         }),
         socket_file: None,
     })

@@ -233,7 +233,9 @@ impl<'a, C: Codec, S: Service<C>> ServerContext<'a, C, S> {
     }
 
     /// Moves a timer's next run to `delay` from now (a periodic timer keeps its period
-    /// from there). O(log n), allocates nothing. Returns `false` if it is gone.
+    /// from there, also when it moves itself from its own run). O(log n), allocates
+    /// nothing. Returns `false` if it is gone, or is a one-shot timer running now (its
+    /// code runs once: arm a new one instead).
     pub fn reschedule(&mut self, timer: TimerId, delay: Duration) -> bool {
         let at = later(self.core.now, delay);
         self.core.timers.reschedule(timer, at)
@@ -242,6 +244,14 @@ impl<'a, C: Codec, S: Service<C>> ServerContext<'a, C, S> {
     /// Facts about the server: start time, listeners, configuration.
     pub fn server(&self) -> &ServerInfo {
         &self.core.info
+    }
+
+    /// Replaces the TLS configuration of the `tls://` listeners (a renewed certificate, a
+    /// new CA): connections accepted from now on get it; those already open go on with
+    /// theirs. The daemon calls it on `SIGHUP`, from its own thread through a
+    /// [`ServerHandle`].
+    pub fn set_tls_config(&mut self, config: std::sync::Arc<rustls::ServerConfig>) {
+        self.core.info.config.tls = Some(config);
     }
 
     /// The server's counters.

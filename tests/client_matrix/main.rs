@@ -12,6 +12,9 @@
 //! `--requirepass`, connect through the client's own password option, and require a wrong
 //! password to fail as that client's authentication error.
 //!
+//! The TLS rows (redis-py with `ssl=True` through a `rediss://` URL, node-redis with
+//! `socket.tls`) connect to the server's TLS port instead, trusting a CA made at test time.
+//!
 //! Tests are named `against_{redis,muxd}::{no_password,password}::<row>`, so
 //! `cargo test --test client_matrix against_redis` checks the harness alone.
 
@@ -24,6 +27,7 @@ mod scripts;
 use scripts::{Runner, Script};
 use util::Muxd;
 use util::redis_server::RedisServer;
+use util::tls::Pki;
 
 /// The password of the password rows: an `@` and a space, which a client must pass as it is.
 const PASSWORD: &str = "p@ss w0rd";
@@ -66,19 +70,38 @@ enum Server {
 }
 
 impl Server {
-    /// Starts `kind`, requiring `password` when given; `None` when redis-server is not
-    /// installed (a skip, or a failure in CI).
+    /// Starts `kind`, requiring `password` when given, with a TLS port serving `pki`'s
+    /// certificate when given; `None` when redis-server is not installed (a skip, or a
+    /// failure in CI).
     #[track_caller]
-    fn start(kind: Kind, password: Option<&str>) -> Option<Server> {
-        let auth: Vec<&str> = password.map_or(vec![], |p| vec!["--requirepass", p]);
+    fn start(kind: Kind, password: Option<&str>, pki: Option<&Pki>) -> Option<Server> {
+        let mut flags: Vec<String> =
+            password.map_or(vec![], |p| vec!["--requirepass".to_owned(), p.to_owned()]);
+        if let Some(pki) = pki {
+            flags.extend(pki.server_flags(false));
+            match kind {
+                Kind::Redis => {
+                    // Redis wants a CA even when it asks clients for no certificate.
+                    let port = util::free_port().to_string();
+                    flags.extend(["--tls-port".to_owned(), port]);
+                    flags.extend([
+                        "--tls-ca-cert-file".to_owned(),
+                        pki.ca.display().to_string(),
+                    ]);
+                    flags.extend(["--tls-auth-clients", "no"].map(str::to_owned));
+                }
+                Kind::Muxd => flags.extend(["--tls", "127.0.0.1:0"].map(str::to_owned)),
+            }
+        }
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         Some(match kind {
             Kind::Redis => {
                 if !util::require_tool("redis-server") {
                     return None;
                 }
-                Server::Redis(RedisServer::start(&auth))
+                Server::Redis(RedisServer::start(&flags))
             }
-            Kind::Muxd => Server::Muxd(Muxd::start(&auth)),
+            Kind::Muxd => Server::Muxd(Muxd::start(&flags)),
         })
     }
 
@@ -93,11 +116,29 @@ impl Server {
             format!("unix://{}", path.display()),
         ]
     }
+
+    /// `tls://HOST:PORT`, the TLS port.
+    fn tls_target(&self) -> String {
+        match self {
+            Server::Redis(r) => {
+                let port = r.arg_after("--tls-port").expect("a TLS port");
+                format!("tls://127.0.0.1:{port}")
+            }
+            Server::Muxd(m) => m
+                .ready
+                .iter()
+                .find(|a| a.starts_with("tls://"))
+                .expect("a TLS listener")
+                .clone(),
+        }
+    }
 }
 
 /// One client in one configuration.
 enum Row {
     Script(Script),
+    /// A script over TLS, to the TLS port only.
+    Tls(Script),
     /// redis-rs, in RESP2 or RESP3.
     RedisRs(u8),
 }
@@ -105,17 +146,26 @@ enum Row {
 /// Runs `row` against a fresh server of `kind`, over TCP and then the Unix socket.
 #[track_caller]
 fn run(row: Row, kind: Kind, password: Option<&str>) {
-    if let Row::Script(script) = &row
+    if let Row::Script(script) | Row::Tls(script) = &row
         && !script.available()
     {
         return;
     }
-    let Some(server) = Server::start(kind, password) else {
+    if let Row::Tls(script) = &row {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::new(dir.path(), "matrix");
+        let Some(server) = Server::start(kind, password, Some(&pki)) else {
+            return;
+        };
+        script.run(&server.tls_target(), password, kind, Some(&pki.ca));
+        return;
+    }
+    let Some(server) = Server::start(kind, password, None) else {
         return;
     };
     for target in server.targets() {
         match &row {
-            Row::Script(script) => script.run(&target, password, kind),
+            Row::Script(script) | Row::Tls(script) => script.run(&target, password, kind, None),
             Row::RedisRs(protocol) => redis_rs::row(*protocol, &target, password, kind),
         }
     }
@@ -159,6 +209,9 @@ matrix! {
     ioredis: script(Node, "ioredis_check.cjs", &[]);
     redis_cli: script(Bash, "redis_cli_check.sh", &["--mode", "resp2"]);
     redis_cli_resp3: script(Bash, "redis_cli_check.sh", &["--mode", "resp3"]);
+    redis_py_tls: Row::Tls(Script { runner: Python, file: "redis_py_check.py", args: &["--mode", "default", "--parser", "hiredis"] });
+    redis_py_tls_asyncio: Row::Tls(Script { runner: Python, file: "redis_py_check.py", args: &["--mode", "asyncio", "--parser", "python"] });
+    node_redis_tls: Row::Tls(Script { runner: Node, file: "node_redis_check.cjs", args: &[] });
     redis_rs_resp2: Row::RedisRs(2);
     redis_rs_resp3: Row::RedisRs(3);
 }

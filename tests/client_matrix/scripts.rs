@@ -88,10 +88,14 @@ impl Script {
 
     /// Runs the script against `target` (`tcp://HOST:PORT` or `unix://PATH`), failing the
     /// test with its output unless it exits 0.
+    /// With `cacert`, the target is `tls://HOST:PORT` and the script trusts that CA.
     #[track_caller]
-    pub fn run(&self, target: &str, password: Option<&str>, kind: Kind) {
+    pub fn run(&self, target: &str, password: Option<&str>, kind: Kind, cacert: Option<&Path>) {
         let mut command = self.command().expect("checked by Script::available");
         command.args(["--target", target, "--server", kind.name()]);
+        if let Some(cacert) = cacert {
+            command.arg("--cacert").arg(cacert);
+        }
         if let Some(password) = password {
             command.args(["--password", password]);
         }

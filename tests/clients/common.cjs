@@ -13,7 +13,7 @@ const PAYLOAD = Buffer.concat([
 // SUM's stand-in on Redis: the running total, then reset to 0, as an integer reply.
 const GET_AND_RESET =
   "local v = redis.call('GET', KEYS[1]) or 0 redis.call('DEL', KEYS[1]) return tonumber(v)";
-const USAGE = `usage: ${process.argv[1]} --target tcp://HOST:PORT|unix:///PATH [--password PW] [--server muxd|redis]`;
+const USAGE = `usage: ${process.argv[1]} --target tcp://HOST:PORT|unix:///PATH|tls://HOST:PORT [--cacert CA.pem] [--password PW] [--server muxd|redis]`;
 
 /** A failed check: the row stops and the script exits 1 with this message. */
 class Mismatch extends Error {}
@@ -46,6 +46,7 @@ function parseArgs() {
     if (value === undefined) fail(USAGE);
     if (flag === '--target') args.target = value;
     else if (flag === '--password') args.password = value;
+    else if (flag === '--cacert') args.cacert = value;
     else if (flag === '--server' && ['muxd', 'redis'].includes(value)) args.server = value;
     else fail(USAGE);
   }
@@ -53,7 +54,8 @@ function parseArgs() {
   if (args.target.startsWith('unix://')) {
     args.path = args.target.slice('unix://'.length);
   } else {
-    const hostPort = args.target.replace(/^tcp:\/\//, '');
+    args.tls = args.target.startsWith('tls://');
+    const hostPort = args.target.replace(/^(tcp|tls):\/\//, '');
     const colon = hostPort.lastIndexOf(':');
     args.host = hostPort.slice(0, colon);
     args.port = Number(hostPort.slice(colon + 1));

@@ -23,6 +23,10 @@ const args = c.parseArgs();
 
 function options(password) {
   const socket = args.path ? { path: args.path } : { host: args.host, port: args.port };
+  if (args.tls) {
+    socket.tls = true;
+    socket.ca = [require('fs').readFileSync(args.cacert)];
+  }
   return password === undefined ? { socket } : { socket, password };
 }
 

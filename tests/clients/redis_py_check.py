@@ -10,6 +10,7 @@ wrong password must raise redis.exceptions.AuthenticationError. Exits 1 with a m
 on the first mismatch.
 
   redis_py_check.py --target tcp://127.0.0.1:7379 | unix:///tmp/muxd.sock
+                             | tls://127.0.0.1:7380 --cacert CA.pem
                     [--password PW] [--mode default|resp2|asyncio]
                     [--parser hiredis|python] [--server muxd|redis]
 
@@ -78,11 +79,15 @@ class Adder:
 
 def connect(args, password):
     """A client built the way a user would: from a URL, with only the options the mode names."""
+    options = {}
     if args.target.startswith("unix://"):
         url = args.target
+    elif args.target.startswith("tls://"):
+        # rediss:// is redis-py's ssl=True.
+        url = "rediss://" + args.target.removeprefix("tls://")
+        options["ssl_ca_certs"] = args.cacert
     else:
         url = "redis://" + args.target.removeprefix("tcp://")
-    options = {}
     if password is not None:
         options["password"] = password
     if args.mode == "resp2":
@@ -253,6 +258,7 @@ async def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", required=True)
     parser.add_argument("--password")
+    parser.add_argument("--cacert", help="with a tls:// target: the CA to trust")
     parser.add_argument("--mode", choices=["default", "resp2", "asyncio"], default="default")
     parser.add_argument("--parser", choices=["hiredis", "python"], default="hiredis")
     parser.add_argument("--server", choices=["muxd", "redis"], default="muxd")

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod haproxy;
 pub mod notify;
 pub mod redis_server;
+pub mod tls;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -282,13 +283,35 @@ pub fn collect_lines(
 }
 
 /// A TCP port nobody listens on right now, for tools that cannot bind port 0 themselves
-/// (`systemd-socket-activate`, a config file). Another process may take it meanwhile:
-/// rare on loopback, and the test then fails at bind with a clear message.
+/// (`systemd-socket-activate`, HAProxy's config file).
+///
+/// Taken below the kernel's ephemeral range (`ip_local_port_range`), where nothing that
+/// binds port 0 (every other test's server, every outgoing connection) is ever given a
+/// port, so none can take it between this call and the tool's bind; and never the same
+/// twice in one test process. Free on loopback for IPv4 and IPv6 both.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u32, ephemeral_low.max(10_001));
+    let span = high - low;
+    // Test processes run one after another, but spread them anyway.
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (low + (start + n) % span) as u16;
+        let v4 = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        // In use over IPv6 rules it out; no IPv6 on the machine does not.
+        let v6 = std::net::TcpListener::bind(("::1", port))
+            .map_or_else(|e| e.kind() != io::ErrorKind::AddrInUse, |_| true);
+        if v4 && v6 {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
 /// Runs `muxd` with `args` and expects it to exit without printing READY.
@@ -385,6 +408,7 @@ fn bad(what: &str) -> io::Error {
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<muxd::rustls::StreamOwned<muxd::rustls::ClientConnection, TcpStream>>),
 }
 
 /// A blocking RESP client with a read timeout.
@@ -409,6 +433,35 @@ impl Client {
         }
     }
 
+    /// A TLS client (the handshake is done with the first read or write): `name` is the
+    /// name the server's certificate must carry.
+    #[track_caller]
+    pub fn tls(addr: SocketAddr, config: Arc<muxd::rustls::ClientConfig>, name: &str) -> Client {
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect tcp");
+        stream.set_nodelay(true).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let name = muxd::rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
+        let conn = muxd::rustls::ClientConnection::new(config, name).expect("tls client");
+        Client {
+            stream: Stream::Tls(Box::new(muxd::rustls::StreamOwned::new(conn, stream))),
+            buf: Vec::new(),
+            framer: Framer::new(),
+        }
+    }
+
+    /// Completes the TLS handshake (a TLS client only).
+    pub fn tls_handshake(&mut self) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Tls(s) => {
+                while s.conn.is_handshaking() {
+                    s.conn.complete_io(&mut s.sock)?;
+                }
+                Ok(())
+            }
+            Stream::Tcp(_) | Stream::Unix(_) => Ok(()),
+        }
+    }
+
     #[track_caller]
     pub fn unix(path: &Path) -> Client {
         let stream = UnixStream::connect(path).expect("connect unix");
@@ -424,12 +477,14 @@ impl Client {
         match &self.stream {
             Stream::Tcp(s) => s.set_read_timeout(Some(timeout)).unwrap(),
             Stream::Unix(s) => s.set_read_timeout(Some(timeout)).unwrap(),
+            Stream::Tls(s) => s.sock.set_read_timeout(Some(timeout)).unwrap(),
         }
     }
 
     pub fn tcp_stream(&self) -> Option<&TcpStream> {
         match &self.stream {
             Stream::Tcp(s) => Some(s),
+            Stream::Tls(s) => Some(&s.sock),
             Stream::Unix(_) => None,
         }
     }
@@ -438,6 +493,7 @@ impl Client {
         match &mut self.stream {
             Stream::Tcp(s) => s.write_all(bytes),
             Stream::Unix(s) => s.write_all(bytes),
+            Stream::Tls(s) => s.write_all(bytes),
         }
     }
 
@@ -450,6 +506,7 @@ impl Client {
         let _ = match &self.stream {
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
             Stream::Unix(s) => s.shutdown(Shutdown::Write),
+            Stream::Tls(s) => s.sock.shutdown(Shutdown::Write),
         };
     }
 
@@ -458,6 +515,7 @@ impl Client {
         let n = match &mut self.stream {
             Stream::Tcp(s) => s.read(&mut chunk)?,
             Stream::Unix(s) => s.read(&mut chunk)?,
+            Stream::Tls(s) => s.read(&mut chunk)?,
         };
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(n)

@@ -122,6 +122,12 @@ impl RedisServer {
         }
     }
 
+    /// The value given to a flag (`--tls-port`), if it was given.
+    pub fn arg_after(&self, flag: &str) -> Option<&str> {
+        let at = self.args.iter().position(|a| a == flag)?;
+        self.args.get(at + 1).map(String::as_str)
+    }
+
     pub fn tcp_addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }

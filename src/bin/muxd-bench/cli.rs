@@ -9,7 +9,9 @@ use clap::{ArgAction, Parser};
 use muxd::ListenAddr;
 
 use crate::handshake::Greeting;
+use crate::net::Target;
 use crate::pubsub::{PubSubPlan, StopWhen, wire};
+use crate::tls::TlsClient;
 use crate::workload::{Test, Workload, parse_tests};
 
 /// muxd-bench: a load generator for muxd and any RESP (Redis protocol) server.
@@ -44,7 +46,8 @@ use crate::workload::{Test, Workload, parse_tests};
 ///
 /// Before the load, every connection sends HELLO 3 with -3 (so the load runs over RESP3,
 /// and --command learns and checks RESP3 replies), AUTH with -a (and --user), or
-/// HELLO 3 AUTH user password with both, and checks the reply (a map, +OK).
+/// HELLO 3 AUTH user password with both, and checks the reply (a map, +OK). With --tls,
+/// each connection completes its handshake and answers a PING before the load.
 ///
 /// Idle mode: --idle N opens N connections, checks a PING on each, prints
 /// "IDLE N connected" on stdout, and holds them open without traffic until --duration
@@ -174,6 +177,27 @@ pub struct Cli {
     #[arg(long, value_name = "USER", requires = "password")]
     pub user: Option<String>,
 
+    /// Speak TLS (redis-benchmark's --tls): the server's certificate is verified against
+    /// --cacert and must name the host (-h, or --sni).
+    #[arg(long, requires = "cacert")]
+    pub tls: bool,
+
+    /// CA certificates (PEM) to verify the server's certificate with.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub cacert: Option<PathBuf>,
+
+    /// Client certificate (PEM) to show a server that asks for one; with --key.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "key"])]
+    pub cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "cert"])]
+    pub key: Option<PathBuf>,
+
+    /// The name the server's certificate must carry, sent as SNI [default: the host].
+    #[arg(long, value_name = "HOST", requires = "tls")]
+    pub sni: Option<String>,
+
     /// Print help (--help; -h is the host, as in redis-benchmark).
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -212,7 +236,7 @@ pub enum Mode {
 /// What the tool will do: the flags, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    pub target: ListenAddr,
+    pub target: Target,
     pub clients: usize,
     pub pipeline: usize,
     /// Threads really used: never more than there are connections.
@@ -235,10 +259,23 @@ const MAX_BATCH_BYTES: usize = 1 << 30;
 impl Cli {
     /// Checks the flags and builds the plan (resolving the host name).
     pub fn plan(&self) -> anyhow::Result<Plan> {
-        let target = match &self.socket {
+        let addr = match &self.socket {
+            Some(_) if self.tls => bail!("--tls is over TCP: give -h and -p, not -s"),
             Some(path) => ListenAddr::Unix(path.clone()),
             None => ListenAddr::resolve(&self.host, self.port)
                 .with_context(|| format!("cannot resolve host {:?}", self.host))?,
+        };
+        let target = match (&self.cacert, addr.tcp_addr()) {
+            (Some(cacert), Some(tcp)) if self.tls => Target {
+                addr: ListenAddr::Tls(tcp),
+                tls: Some(TlsClient::from_files(
+                    cacert,
+                    self.cert.as_deref(),
+                    self.key.as_deref(),
+                    self.sni.as_deref().unwrap_or(&self.host),
+                )?),
+            },
+            _ => Target { addr, tls: None },
         };
         let timeout = seconds("--timeout", self.timeout)?;
         let duration = self
@@ -321,11 +358,12 @@ impl Cli {
                 }
             }
         };
+        // A PING proves an idle connection accepted, and a TLS one's handshake done.
         let greeting = Greeting::new(
             self.resp3,
             self.user.as_deref(),
             self.password.as_deref(),
-            matches!(mode, Mode::Idle { .. }),
+            matches!(mode, Mode::Idle { .. }) || self.tls,
         );
         Ok(Plan {
             target,

@@ -23,6 +23,7 @@ mod pubsub;
 mod report;
 mod threads;
 mod timer;
+mod tls;
 mod worker;
 mod workload;
 
@@ -293,13 +294,16 @@ fn distinct(samples: Vec<String>) -> Vec<String> {
 /// reply is learned in the protocol the load will speak), and returns the complete reply.
 fn learn(plan: &Plan, request: &[u8]) -> anyhow::Result<Vec<u8>> {
     let (target, timeout) = (&plan.target, plan.timeout);
-    let mut stream: Box<dyn ReadWrite> = match target {
-        ListenAddr::Tcp(addr) => {
+    let mut stream: Box<dyn ReadWrite> = match &target.addr {
+        ListenAddr::Tcp(addr) | ListenAddr::Tls(addr) => {
             let s = std::net::TcpStream::connect_timeout(addr, timeout)
                 .map_err(|e| explain(target, e))?;
             s.set_read_timeout(Some(timeout))?;
             s.set_write_timeout(Some(timeout))?;
-            Box::new(s)
+            match &target.tls {
+                Some(tls) => Box::new(muxd::rustls::StreamOwned::new(tls.connection()?, s)),
+                None => Box::new(s),
+            }
         }
         ListenAddr::Unix(path) => {
             let s =

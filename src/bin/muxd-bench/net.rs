@@ -1,7 +1,9 @@
-//! How to reach the server (its [`ListenAddr`]): the [`Stream`] type over TCP and Unix
-//! sockets, and [`connect_many`], which opens connections in batches so that thousands of
-//! them never overflow the server's accept backlog.
+//! How to reach the server (its [`Target`]: address, and TLS with `--tls`): the
+//! [`Stream`] type over TCP, Unix and TLS sockets, and [`connect_many`], which opens
+//! connections in batches so that thousands of them never overflow the server's accept
+//! backlog.
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -12,19 +14,43 @@ use muxd::ListenAddr;
 
 use crate::handshake::Greeting;
 use crate::report::printable;
+use crate::tls::TlsClient;
 
 /// A connected, non-blocking socket to the server: the library's own stream type.
 pub use muxd::Stream;
 
-/// Starts connecting (non-blocking); TCP sockets get `TCP_NODELAY`.
-fn connect_stream(target: &ListenAddr) -> io::Result<Stream> {
-    match target {
-        ListenAddr::Tcp(addr) => {
-            let stream = TcpStream::connect(*addr)?;
-            stream.set_nodelay(true)?;
-            Ok(Stream::Tcp(stream))
+/// Where the load goes: an address, and with `--tls` how to speak TLS there (the address
+/// is then `tls://`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub addr: ListenAddr,
+    pub tls: Option<TlsClient>,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.addr.fmt(f)
+    }
+}
+
+/// Starts connecting (non-blocking); TCP sockets get `TCP_NODELAY`, TLS ones begin their
+/// handshake with the first write or read.
+fn connect_stream(target: &Target) -> io::Result<Stream> {
+    let tcp = |addr| -> io::Result<TcpStream> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    };
+    match (&target.addr, &target.tls) {
+        (ListenAddr::Tls(addr), Some(tls)) => {
+            let conn = tls.connection().map_err(io::Error::other)?;
+            Ok(Stream::Tls(Box::new(muxd::TlsStream::new(
+                tcp(*addr)?,
+                conn,
+            ))))
         }
-        ListenAddr::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
+        (ListenAddr::Tcp(addr) | ListenAddr::Tls(addr), _) => tcp(*addr).map(Stream::Tcp),
+        (ListenAddr::Unix(path), _) => UnixStream::connect(path).map(Stream::Unix),
     }
 }
 
@@ -33,6 +59,7 @@ fn is_connected(stream: &Stream) -> io::Result<bool> {
     let peer = match stream {
         Stream::Tcp(s) => s.peer_addr().map(drop),
         Stream::Unix(s) => s.peer_addr().map(drop),
+        Stream::Tls(s) => s.socket().peer_addr().map(drop),
     };
     match peer {
         Ok(()) => Ok(true),
@@ -80,7 +107,7 @@ struct Opening {
 /// server has accepted others) is retried after a short sleep. Any other failure, or a
 /// batch making no progress for `timeout`, is an error naming the target.
 pub fn connect_many(
-    target: &ListenAddr,
+    target: &Target,
     count: usize,
     batch: usize,
     greeting: &Greeting,
@@ -161,7 +188,7 @@ pub fn connect_many(
 /// `accepted_before`: the server has already accepted a connection of this run, so a
 /// refused Unix connect means a full backlog rather than no server.
 fn start_connect(
-    target: &ListenAddr,
+    target: &Target,
     accepted_before: bool,
     deadline: Instant,
 ) -> anyhow::Result<Stream> {
@@ -169,7 +196,7 @@ fn start_connect(
         match connect_stream(target) {
             Ok(stream) => return Ok(stream),
             Err(e) => {
-                let full = matches!(target, ListenAddr::Unix(_))
+                let full = matches!(target.addr, ListenAddr::Unix(_))
                     && (e.kind() == io::ErrorKind::WouldBlock
                         || (accepted_before && e.kind() == io::ErrorKind::ConnectionRefused));
                 if full && Instant::now() < deadline {
@@ -183,7 +210,7 @@ fn start_connect(
 }
 
 /// The connect error with the target and a hint for the usual causes.
-pub fn explain(target: &ListenAddr, e: io::Error) -> anyhow::Error {
+pub fn explain(target: &dyn fmt::Display, e: io::Error) -> anyhow::Error {
     let hint = match e.kind() {
         io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => " (is the server running?)",
         _ if e.raw_os_error() == Some(libc::EMFILE) => " (raise the open-file limit: ulimit -n)",
@@ -216,6 +243,10 @@ impl Opening {
                 return Ok(());
             }
         }
+        // TLS handshake records the socket did not take at once.
+        self.stream
+            .send_pending()
+            .context("sending the TLS handshake")?;
         while let Some(rest) = greeting.bytes.get(self.written..).filter(|r| !r.is_empty()) {
             match self.stream.write(rest) {
                 Ok(n) => self.written += n,
@@ -297,6 +328,10 @@ mod tests {
 
     use super::*;
 
+    fn plain(addr: ListenAddr) -> Target {
+        Target { addr, tls: None }
+    }
+
     #[test]
     fn targets_print_as_urls() {
         assert_eq!(
@@ -323,20 +358,32 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let none = Greeting::default();
-        let e = connect_many(&ListenAddr::Tcp(addr), 3, 2, &none, Duration::from_secs(5))
-            .map(drop)
-            .map_err(|e| format!("{e:#}"))
-            .unwrap_err();
+        let e = connect_many(
+            &plain(ListenAddr::Tcp(addr)),
+            3,
+            2,
+            &none,
+            Duration::from_secs(5),
+        )
+        .map(drop)
+        .map_err(|e| format!("{e:#}"))
+        .unwrap_err();
         assert!(e.contains("cannot connect to tcp://127.0.0.1:"), "{e}");
         assert!(e.contains("refused"), "{e}");
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("none.sock");
         let ping = Greeting::new(false, None, None, true);
-        let e = connect_many(&ListenAddr::Unix(path), 1, 1, &ping, Duration::from_secs(5))
-            .map(drop)
-            .map_err(|e| format!("{e:#}"))
-            .unwrap_err();
+        let e = connect_many(
+            &plain(ListenAddr::Unix(path)),
+            1,
+            1,
+            &ping,
+            Duration::from_secs(5),
+        )
+        .map(drop)
+        .map_err(|e| format!("{e:#}"))
+        .unwrap_err();
         assert!(e.contains("cannot connect to unix://"), "{e}");
     }
 
@@ -360,8 +407,14 @@ mod tests {
             held
         });
         let ping = Greeting::new(false, None, None, true);
-        let streams =
-            connect_many(&ListenAddr::Tcp(addr), 5, 2, &ping, Duration::from_secs(5)).unwrap();
+        let streams = connect_many(
+            &plain(ListenAddr::Tcp(addr)),
+            5,
+            2,
+            &ping,
+            Duration::from_secs(5),
+        )
+        .unwrap();
         assert_eq!(streams.len(), 5);
         assert_eq!(server.join().unwrap().len(), 5);
     }

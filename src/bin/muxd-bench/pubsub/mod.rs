@@ -20,10 +20,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
-use muxd::ListenAddr;
 
 use crate::handshake::Greeting;
-use crate::net::{connect_many, ensure_fd_limit, thread_batch};
+use crate::net::{Target, connect_many, ensure_fd_limit, thread_batch};
 use crate::report::{Latency, PROGRESS_EVERY, Progress, json_string, new_histogram};
 use crate::threads::{first_failure, share};
 
@@ -178,7 +177,7 @@ impl PubSubReport {
 
 /// Runs `plan` against `target`; returns the report and examples of what went wrong.
 pub fn run(
-    target: &ListenAddr,
+    target: &Target,
     plan: &PubSubPlan,
     greeting: &Greeting,
     quiet: bool,

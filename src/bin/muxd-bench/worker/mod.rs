@@ -329,6 +329,15 @@ impl<'a> Worker<'a> {
         }
         self.end_of_time(now);
         self.refill(i, now);
+        // A TLS record reading produced (a key update) that the socket did not take.
+        let tls_waiting = self
+            .conns
+            .get(i)
+            .and_then(|c| c.stream.as_ref())
+            .is_some_and(|s| s.wants_write());
+        if tls_waiting {
+            self.flush(i);
+        }
     }
 
     /// Reads what the connection has and checks every complete reply. `closing`: the

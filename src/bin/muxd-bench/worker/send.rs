@@ -104,7 +104,8 @@ impl Worker<'_> {
         granted as usize
     }
 
-    /// Writes what the connection owes, in as few `write`s as the socket allows.
+    /// Writes what the connection owes, in as few `write`s as the socket allows, and keeps
+    /// `WRITABLE` interest while some of it (or a TLS record) waits.
     pub(super) fn flush(&mut self, i: usize) {
         let shared = self.shared;
         let batch = &shared.batch;
@@ -140,11 +141,17 @@ impl Worker<'_> {
                 }
             }
         }
+        // What a TLS stream has of its own (handshake, a record the socket did not take).
+        if failure.is_none()
+            && let Err(e) = stream.send_pending()
+        {
+            failure = Some(e.to_string());
+        }
         if let Some(reason) = failure {
             self.close(i, &reason);
             return;
         }
-        let want_writable = conn.unsent > 0;
+        let want_writable = conn.unsent > 0 || stream.wants_write();
         if want_writable != conn.writable {
             let interest = if want_writable {
                 Interest::READABLE | Interest::WRITABLE

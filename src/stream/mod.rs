@@ -1,7 +1,14 @@
-//! A client's data socket: one type over TCP and Unix-domain streams.
+//! A client's data socket: one type over TCP, Unix-domain and TLS streams.
 //!
 //! The loop reads requests from and writes responses to a [`Stream`] without caring which
 //! kind of master socket accepted it; [`Peer`] is what is known of the other end.
+//!
+//! - `tls.rs`: [`TlsStream`], rustls over a TCP socket with the same read/write face, and
+//!   the records of its own it still has to write ([`Stream::wants_write`]).
+
+mod tls;
+
+pub use tls::{TlsError, TlsStream};
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -42,15 +49,22 @@ impl fmt::Display for Peer {
     }
 }
 
-/// A connected, non-blocking stream socket, TCP or Unix-domain: `Read`, `Write` and a mio
-/// event `Source`, whichever it is. The loop's client handles hold one; `muxd-bench`'s
-/// connections too.
+/// A connected, non-blocking stream socket, TCP, Unix-domain or TLS over TCP: `Read`,
+/// `Write` and a mio event `Source`, whichever it is. The loop's client handles hold one;
+/// `muxd-bench`'s connections too.
+///
+/// Reading and writing move plaintext. A TLS stream also has records of its own to write
+/// (handshake, alerts, `close_notify`) even when its user owes nothing: while
+/// [`wants_write`](Stream::wants_write) says so, [`send_pending`](Stream::send_pending)
+/// has to be called again once the socket is writable.
 #[derive(Debug)]
 pub enum Stream {
     /// A TCP connection.
     Tcp(TcpStream),
     /// A Unix-domain stream connection.
     Unix(UnixStream),
+    /// A TLS connection over TCP (boxed: rustls's state is several KiB).
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
@@ -62,6 +76,55 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.shutdown(how),
             Stream::Unix(s) => s.shutdown(how),
+            Stream::Tls(s) => s.socket().shutdown(how),
+        }
+    }
+
+    /// Whether a TLS stream has records waiting to be written (never for a plain one).
+    #[inline]
+    pub fn wants_write(&self) -> bool {
+        match self {
+            Stream::Tls(s) => s.wants_write(),
+            Stream::Tcp(_) | Stream::Unix(_) => false,
+        }
+    }
+
+    /// Writes the records a TLS stream has waiting, as far as the socket takes them
+    /// (nothing to do for a plain one).
+    ///
+    /// # Errors
+    /// A failed write (reset, broken pipe).
+    #[inline]
+    pub fn send_pending(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tls(s) => s.send_pending(),
+            Stream::Tcp(_) | Stream::Unix(_) => Ok(()),
+        }
+    }
+
+    /// Ends a TLS stream's writing with a `close_notify`, sent as far as the socket takes
+    /// it (nothing for a plain stream).
+    pub fn close_notify(&mut self) {
+        if let Stream::Tls(s) = self {
+            s.close_notify();
+        }
+    }
+
+    /// Whether a TLS stream's handshake is still going on (never for a plain one).
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self, Stream::Tls(s) if s.is_handshaking())
+    }
+
+    /// Reads from the socket itself, past TLS (the PROXY header that precedes a TLS
+    /// handshake).
+    ///
+    /// # Errors
+    /// As `read(2)`, `WouldBlock` included.
+    pub fn read_socket(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.socket_mut().read(buf),
         }
     }
 
@@ -92,6 +155,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.take_error(),
             Stream::Unix(s) => s.take_error(),
+            Stream::Tls(s) => s.socket().take_error(),
         }
     }
 }
@@ -102,6 +166,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -112,6 +177,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 
@@ -121,11 +187,12 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
+            Stream::Tls(s) => s.write_vectored(bufs),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.send_pending()
     }
 }
 
@@ -134,6 +201,7 @@ impl AsRawFd for Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.socket().as_raw_fd(),
         }
     }
 }
@@ -148,6 +216,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.register(registry, token, interest),
             Stream::Unix(s) => s.register(registry, token, interest),
+            Stream::Tls(s) => s.socket_mut().register(registry, token, interest),
         }
     }
 
@@ -160,6 +229,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.reregister(registry, token, interest),
             Stream::Unix(s) => s.reregister(registry, token, interest),
+            Stream::Tls(s) => s.socket_mut().reregister(registry, token, interest),
         }
     }
 
@@ -167,6 +237,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.deregister(registry),
             Stream::Unix(s) => s.deregister(registry),
+            Stream::Tls(s) => s.socket_mut().deregister(registry),
         }
     }
 }
