@@ -7,13 +7,13 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use muxd::commands::CommandService;
 use muxd::resp::RespCodec;
-use muxd::{Config, ListenAddr, Server};
+use muxd::{Config, ListenAddr, Server, ServerHandle};
 
 /// Counts allocations made by threads that opted in, each into its own counter (the
 /// tests run in parallel).
@@ -71,6 +71,32 @@ fn pings(stream: &mut TcpStream, batches: usize, per_batch: usize) {
     }
 }
 
+/// An in-process server on a TCP port of its own, run by a thread whose allocations go
+/// to `counter`.
+fn start_server(
+    idle_timeout: Option<Duration>,
+    counter: &'static AtomicU64,
+) -> (
+    SocketAddr,
+    ServerHandle<RespCodec, CommandService>,
+    std::thread::JoinHandle<CommandService>,
+) {
+    let mut config = Config::default();
+    config.listen.push(ListenAddr::tcp("127.0.0.1:0").unwrap());
+    config.idle_timeout = idle_timeout;
+    let server = Server::bind(config, RespCodec::default(), CommandService::default()).unwrap();
+    let addr = match &server.local_addrs()[0] {
+        ListenAddr::Tcp(addr) => *addr,
+        other => panic!("{other}"),
+    };
+    let handle = server.handle();
+    let thread = std::thread::spawn(move || {
+        COUNTER.with(|c| c.set(Some(counter)));
+        server.run().unwrap()
+    });
+    (addr, handle, thread)
+}
+
 #[test]
 fn pipelined_pings_allocate_nothing_after_warm_up() {
     static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -94,20 +120,7 @@ fn pipelined_pings_allocate_nothing(
     resp3: bool,
     counter: &'static AtomicU64,
 ) {
-    let mut config = Config::default();
-    config.listen.push(ListenAddr::tcp("127.0.0.1:0").unwrap());
-    config.idle_timeout = idle_timeout;
-    let server = Server::bind(config, RespCodec::default(), CommandService::default()).unwrap();
-    let addr = match &server.local_addrs()[0] {
-        ListenAddr::Tcp(addr) => *addr,
-        other => panic!("{other}"),
-    };
-    let handle = server.handle();
-    let thread = std::thread::spawn(move || {
-        COUNTER.with(|c| c.set(Some(counter)));
-        server.run().unwrap()
-    });
-
+    let (addr, handle, thread) = start_server(idle_timeout, counter);
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_nodelay(true).unwrap();
     stream
@@ -149,18 +162,7 @@ fn published_messages_allocate_nothing_after_warm_up() {
     static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
     const SUBSCRIBERS: usize = 100;
     const PER_BATCH: usize = 200;
-    let mut config = Config::default();
-    config.listen.push(ListenAddr::tcp("127.0.0.1:0").unwrap());
-    let server = Server::bind(config, RespCodec::default(), CommandService::default()).unwrap();
-    let addr = match &server.local_addrs()[0] {
-        ListenAddr::Tcp(addr) => *addr,
-        other => panic!("{other}"),
-    };
-    let handle = server.handle();
-    let thread = std::thread::spawn(move || {
-        COUNTER.with(|c| c.set(Some(&ALLOCATIONS)));
-        server.run().unwrap()
-    });
+    let (addr, handle, thread) = start_server(None, &ALLOCATIONS);
     let connect = || {
         let s = TcpStream::connect(addr).unwrap();
         s.set_nodelay(true).unwrap();

@@ -97,9 +97,14 @@ pub(crate) fn in_subscribed_mode(ctx: &Ctx<'_>) -> bool {
     ctx.is_subscribed() && ctx.session().protocol == Protocol::Resp2
 }
 
-/// A push of `items`: `>` in RESP3, an array in RESP2.
-fn push(items: &[Reply<'_>], ctx: &mut Ctx<'_>) {
-    ctx.reply(&Reply::Push(items));
+/// A (un)subscribe confirmation, `[verb, name, count]`: a push (`>`) in RESP3, an array
+/// in RESP2.
+fn confirm(verb: &[u8], name: Reply<'_>, count: i64, ctx: &mut Ctx<'_>) {
+    ctx.reply(&Reply::Push(&[
+        Reply::Bulk(verb),
+        name,
+        Reply::Integer(count),
+    ]));
 }
 
 /// `SUBSCRIBE channel [channel ...]`
@@ -143,26 +148,20 @@ fn count(kind: Kind, ctx: &Ctx<'_>) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn subscribe_to(kind: Kind, confirm: &[u8], args: Args<'_>, ctx: &mut Ctx<'_>) {
+fn subscribe_to(kind: Kind, verb: &[u8], args: Args<'_>, ctx: &mut Ctx<'_>) {
     for name in args.iter().skip(1) {
         ctx.subscribe(kind, name);
         let n = count(kind, ctx);
-        push(
-            &[Reply::Bulk(confirm), Reply::Bulk(name), Reply::Integer(n)],
-            ctx,
-        );
+        confirm(verb, Reply::Bulk(name), n, ctx);
     }
 }
 
-fn unsubscribe_from(kind: Kind, confirm: &[u8], args: Args<'_>, ctx: &mut Ctx<'_>) {
+fn unsubscribe_from(kind: Kind, verb: &[u8], args: Args<'_>, ctx: &mut Ctx<'_>) {
     if args.len() > 1 {
         for name in args.iter().skip(1) {
             ctx.unsubscribe(kind, name);
             let n = count(kind, ctx);
-            push(
-                &[Reply::Bulk(confirm), Reply::Bulk(name), Reply::Integer(n)],
-                ctx,
-            );
+            confirm(verb, Reply::Bulk(name), n, ctx);
         }
         return;
     }
@@ -170,18 +169,12 @@ fn unsubscribe_from(kind: Kind, confirm: &[u8], args: Args<'_>, ctx: &mut Ctx<'_
     let left = count(kind, ctx);
     if dropped.is_empty() {
         // Subscribed to nothing: one confirmation all the same, with a null name.
-        push(
-            &[Reply::Bulk(confirm), Reply::Null, Reply::Integer(left)],
-            ctx,
-        );
+        confirm(verb, Reply::Null, left, ctx);
     }
     for (i, name) in dropped.iter().enumerate() {
         // The count after each one, as if they had been dropped one by one.
         let n = left + i64::try_from(dropped.len() - 1 - i).unwrap_or(0);
-        push(
-            &[Reply::Bulk(confirm), Reply::Bulk(name), Reply::Integer(n)],
-            ctx,
-        );
+        confirm(verb, Reply::Bulk(name), n, ctx);
     }
 }
 

@@ -653,6 +653,25 @@ impl Client {
         }
     }
 
+    /// Reads whatever values are still on the way (part of a stream), then asserts the
+    /// connection ends (EOF or reset), not a wait.
+    #[track_caller]
+    pub fn expect_closed_after_replies(&mut self) {
+        let end = loop {
+            match self.try_read_value() {
+                Ok(_) => {}
+                Err(e) => break e.kind(),
+            }
+        };
+        assert!(
+            matches!(
+                end,
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+            ),
+            "{end:?}"
+        );
+    }
+
     /// Sends PING; `Some(true)` on PONG, `Some(false)` on an error reply, `None` if the
     /// connection was closed.
     pub fn try_read_ping(&mut self) -> Option<bool> {

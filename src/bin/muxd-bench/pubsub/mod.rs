@@ -175,6 +175,47 @@ impl PubSubReport {
     }
 }
 
+/// The channels a run's threads are started with: each says once it is ready (or why it
+/// cannot be), waits for the go (the start instant; `None`: give up), and holds a sender
+/// of the last until it ends.
+type Starting<'a> = (
+    &'a mpsc::Sender<anyhow::Result<()>>,
+    &'a mpsc::Sender<()>,
+    &'a mut Vec<mpsc::Sender<Option<Instant>>>,
+);
+
+/// Starts a thread that `connect`s, says whether it is ready, waits for the go and then
+/// `work`s from the start instant given.
+fn spawn<T, R: Send + 'static>(
+    name: String,
+    (ready, done, gos): Starting<'_>,
+    connect: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    work: impl FnOnce(T, Instant) -> R + Send + 'static,
+) -> anyhow::Result<thread::JoinHandle<Option<R>>> {
+    let (go_tx, go_rx) = mpsc::channel::<Option<Instant>>();
+    gos.push(go_tx);
+    let (ready, done) = (ready.clone(), done.clone());
+    thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let _done = done;
+            let state = match connect() {
+                Ok(state) => {
+                    let _ = ready.send(Ok(()));
+                    state
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return None;
+                }
+            };
+            drop(ready);
+            let start = go_rx.recv().ok().flatten()?;
+            Some(work(state, start))
+        })
+        .context("starting a thread")
+}
+
 /// Runs `plan` against `target`; returns the report and examples of what went wrong.
 pub fn run(
     target: &Target,
@@ -200,42 +241,23 @@ pub fn run(
     let mut subscribers = Vec::new();
     for t in 0..plan.threads {
         let (lo, hi) = share(plan.subscribers, plan.threads, t);
-        let (go_tx, go_rx) = mpsc::channel::<Option<Instant>>();
-        gos.push(go_tx);
-        let (plan, shared, target, greeting, ready_tx, done_tx) = (
+        let (plan, shared, target, greeting) = (
             plan.clone(),
             Arc::clone(&shared),
             target.clone(),
             greeting.clone(),
-            ready_tx.clone(),
-            done_tx.clone(),
         );
-        subscribers.push(
-            thread::Builder::new()
-                .name(format!("subscribers-{t}"))
-                .spawn(move || {
-                    let _done = done_tx;
-                    let conns = connect_many(&target, hi - lo, batch, &greeting, plan.timeout)
-                        .and_then(|streams| subscriber::subscribe(&plan, streams, lo));
-                    let conns = match conns {
-                        Ok(conns) => {
-                            let _ = ready_tx.send(Ok(()));
-                            conns
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return None;
-                        }
-                    };
-                    drop(ready_tx);
-                    let start = go_rx.recv().ok().flatten()?;
-                    Some(subscriber::run(&plan, &shared, conns, start))
-                })
-                .context("starting a thread")?,
-        );
+        subscribers.push(spawn(
+            format!("subscribers-{t}"),
+            (&ready_tx, &done_tx, &mut gos),
+            move || {
+                connect_many(&target, hi - lo, batch, &greeting, plan.timeout)
+                    .and_then(|streams| subscriber::subscribe(&plan, streams, lo))
+                    .map(|conns| (plan, shared, conns))
+            },
+            |(plan, shared, conns), start| subscriber::run(&plan, &shared, conns, start),
+        )?);
     }
-    let (go_tx, go_rx) = mpsc::channel::<Option<Instant>>();
-    gos.push(go_tx);
     let publishers = {
         let (plan, shared, target, greeting) = (
             plan.clone(),
@@ -243,32 +265,24 @@ pub fn run(
             target.clone(),
             greeting.clone(),
         );
-        thread::Builder::new()
-            .name("publishers".to_owned())
-            .spawn(move || {
-                let _done = done_tx;
-                let streams =
-                    match connect_many(&target, plan.publishers, batch, &greeting, plan.timeout) {
-                        Ok(streams) => {
-                            let _ = ready_tx.send(Ok(()));
-                            streams
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return None;
-                        }
-                    };
-                drop(ready_tx);
-                let start = go_rx.recv().ok().flatten()?;
+        spawn(
+            "publishers".to_owned(),
+            (&ready_tx, &done_tx, &mut gos),
+            move || {
+                connect_many(&target, plan.publishers, batch, &greeting, plan.timeout)
+                    .map(|streams| (plan, shared, streams))
+            },
+            |(plan, shared, streams), start| {
                 let outcome = publisher::run(&plan, &shared, streams, start);
                 for (slot, &n) in shared.totals.iter().zip(&outcome.published) {
                     slot.store(n, Ordering::Release);
                 }
                 shared.publishing_done.store(true, Ordering::Release);
-                Some(outcome)
-            })
-            .context("starting a thread")?
+                outcome
+            },
+        )?
     };
+    drop((ready_tx, done_tx));
     if let Some(e) = first_failure(&ready_rx, plan.threads + 1, "a pub/sub thread") {
         for go in &gos {
             let _ = go.send(None);

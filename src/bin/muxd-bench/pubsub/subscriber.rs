@@ -92,7 +92,7 @@ pub fn subscribe(
             if *done {
                 continue;
             }
-            read_some(conn)?;
+            read_some(conn, |_| Ok(()))?;
             if let Some(len) = Framer::new().advance(conn.input.data())? {
                 conn.input.consume(len);
                 *done = true;
@@ -106,8 +106,12 @@ pub fn subscribe(
     Ok(conns)
 }
 
-/// Reads what is there; `Ok(false)` when nothing was.
-fn read_some(conn: &mut Conn) -> io::Result<bool> {
+/// Reads what is there, a chunk at a time, calling `each` after every chunk (before the
+/// next is read); `Ok(false)` when nothing was there.
+fn read_some(
+    conn: &mut Conn,
+    mut each: impl FnMut(&mut Conn) -> io::Result<()>,
+) -> io::Result<bool> {
     let mut any = false;
     loop {
         match conn.stream.read(conn.input.spare(64 * 1024)) {
@@ -115,6 +119,7 @@ fn read_some(conn: &mut Conn) -> io::Result<bool> {
             Ok(n) => {
                 conn.input.filled(n);
                 any = true;
+                each(conn)?;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(any),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -173,7 +178,10 @@ fn drive(
             if conn.done {
                 continue;
             }
-            match pump(conn, plan, start, outcome) {
+            match read_some(conn, |conn| {
+                let now = start.elapsed().as_nanos() as u64;
+                check_messages(conn, plan, now, outcome).map_err(io::Error::other)
+            }) {
                 Ok(got) => heard |= got,
                 Err(e) => {
                     conn.done = true;
@@ -219,31 +227,6 @@ fn drive(
     }
     shared.delivered.store(outcome.delivered, Ordering::Relaxed);
     Ok(())
-}
-
-/// Reads what `conn` was sent, a chunk at a time, checking the messages of each chunk
-/// before the next is read; returns whether anything came.
-fn pump(
-    conn: &mut Conn,
-    plan: &PubSubPlan,
-    start: Instant,
-    outcome: &mut Outcome,
-) -> io::Result<bool> {
-    let mut any = false;
-    loop {
-        match conn.stream.read(conn.input.spare(64 * 1024)) {
-            Ok(0) => return Err(io::Error::other("the server closed the connection")),
-            Ok(n) => {
-                conn.input.filled(n);
-                any = true;
-                let now = start.elapsed().as_nanos() as u64;
-                check_messages(conn, plan, now, outcome).map_err(io::Error::other)?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(any),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// Checks every whole message `conn` has received; `Err` if the stream is not messages.
