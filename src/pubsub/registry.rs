@@ -67,6 +67,8 @@ pub(crate) struct Registry {
     spaces: [Space; 3],
     /// By client table key; `None` for clients subscribed to nothing.
     clients: Vec<Option<Box<ClientSubs>>>,
+    /// How many of `clients` are `Some`: while none is, no request needs to look further.
+    subscribed: usize,
 }
 
 impl Registry {
@@ -98,6 +100,9 @@ impl Registry {
         let Some(entry) = self.clients.get_mut(key) else {
             return false;
         };
+        if entry.is_none() {
+            self.subscribed += 1;
+        }
         let subs = entry.get_or_insert_with(Box::default);
         let held = subs.held_mut(kind);
         if held.contains_key(&slot) {
@@ -137,6 +142,7 @@ impl Registry {
             && let Some(entry) = self.clients.get_mut(key)
         {
             *entry = None;
+            self.subscribed -= 1;
         }
         let space = kind.pick_mut(&mut self.spaces);
         let Some(topic) = space.topics.get_mut(slot) else {
@@ -191,15 +197,17 @@ impl Registry {
         for kind in Kind::ALL {
             self.unsubscribe_all(key, kind, arena);
         }
-        if let Some(entry) = self.clients.get_mut(key) {
-            *entry = None;
+        if let Some(entry) = self.clients.get_mut(key)
+            && entry.take().is_some()
+        {
+            self.subscribed -= 1;
         }
     }
 
     /// Whether client `key` is subscribed to anything (cheaper than counting).
     #[inline]
     pub(crate) fn is_subscribed(&self, key: usize) -> bool {
-        matches!(self.clients.get(key), Some(Some(_)))
+        self.subscribed != 0 && matches!(self.clients.get(key), Some(Some(_)))
     }
 
     /// How many topics of each kind client `key` is subscribed to.
@@ -320,7 +328,10 @@ mod tests {
         assert_eq!(r.len(Kind::Pattern) + r.len(Kind::ShardChannel), 0);
         assert_eq!(subscribers(&r, Kind::Channel, b"a"), vec![8]);
         assert!(matches!(r.clients.get(7), Some(None)));
+        assert_eq!(r.subscribed, 1);
+        assert!(!r.is_subscribed(7) && r.is_subscribed(8));
         r.remove_client(8, &mut arena);
+        assert_eq!(r.subscribed, 0);
         assert!(
             r.spaces
                 .iter()
