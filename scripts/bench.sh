@@ -7,7 +7,8 @@ shopt -s inherit_errexit
 usage() {
 	cat <<'EOF'
 Usage: scripts/bench.sh [--quick] [--repeat N] [--idle N] [--threads N]
-                        [--no-tls] [--no-build] [--raw FILE] [--keep-tmp] [--help]
+                        [--no-tls] [--no-fanout | --fanout-only]
+                        [--no-build] [--raw FILE] [--keep-tmp] [--help]
 
 Builds muxd in release mode, starts it on an ephemeral TCP port and a Unix socket in a
 temporary directory, starts a Redis (when redis-server is installed) the same way as the
@@ -20,8 +21,11 @@ reference, and drives both with muxd-bench and redis-benchmark (whichever are pr
                    openssl), --tls --cacert for both generators
 
 Runs are interleaved (muxd, Redis, muxd, Redis...) so that drift on a shared machine hits
-both servers alike; each cell is repeated and the median reported. Then a fresh muxd and a
-fresh Redis each get N idle connections, plain and then TLS (handshake done, one PING
+both servers alike; each cell is repeated and the median reported. Then the fan-out
+(muxd-bench --pubsub; see scripts/bench_fanout.sh): one publisher to 1, 100 and 1,000
+subscribers, 64 B and 4 KiB payloads, tcp and unix, messages delivered per second, p99
+delivery latency and server CPU per million delivered. Then a fresh muxd and a fresh
+Redis each get N idle connections, plain and then TLS (handshake done, one PING
 answered), and their RSS growth is reported per connection.
 
 The table goes to stdout, progress to stderr.
@@ -32,7 +36,9 @@ Options:
   --idle N       idle connections for the memory figure (default 10000)
   --no-tls       leave out the TLS rows
   --threads N    load-generator threads (default 1: one core for the server, one for
-                 the generator on a 2-core machine)
+                 the generator on a 2-core machine; with --pubsub, subscriber threads)
+  --no-fanout    skip the fan-out table
+  --fanout-only  only the fan-out table
   --no-build     use the binaries already in target/release
   --raw FILE     also write every single run as tab-separated values to FILE
   --keep-tmp     keep the temporary directory (server logs, raw output)
@@ -62,6 +68,8 @@ REPEAT=""
 IDLE_N=10000
 THREADS=1
 BUILD=1
+FANOUT=1
+FANOUT_ONLY=0
 RAW=""
 KEEP_TMP=0
 TLS=1
@@ -92,6 +100,8 @@ while (($# > 0)); do
 		shift
 		;;
 	--no-build) BUILD=0 ;;
+	--no-fanout) FANOUT=0 ;;
+	--fanout-only) FANOUT_ONLY=1 ;;
 	--raw)
 		[[ -n ${2:-} ]] || {
 			echo 'bench.sh: --raw needs a file name' >&2
@@ -121,10 +131,12 @@ fi
 # Requests per run, by cell kind. Sized so that a run lasts about 2 s (default) or a
 # fraction of a second (--quick) on a 2-core machine.
 if ((QUICK)); then
-	N_P1=30000 N_P16=300000 N_C1000=30000 WARMUP_N=20000
+	N_P1=30000 N_P16=300000 N_C1000=30000 WARMUP_N=20000 FANOUT_DELIVERIES=1000000
 else
-	N_P1=100000 N_P16=1500000 N_C1000=100000 WARMUP_N=100000
+	N_P1=100000 N_P16=1500000 N_C1000=100000 WARMUP_N=100000 FANOUT_DELIVERIES=8000000
 fi
+# The publisher's PUBLISH requests in flight in the fan-out cells.
+FANOUT_PIPELINE=64
 RUN_TIMEOUT=180   # seconds one load-generator run may take before it is called failed
 READY_TIMEOUT=10  # seconds a server may take to come up
 IDLE_TIMEOUT=120  # seconds to establish the idle connections
@@ -304,6 +316,9 @@ fi
 # ---------------------------------------------------------------------------- servers
 
 INSTANCE=0
+# Extra flags for the next server started (the fan-out part sets them).
+MUXD_EXTRA=()
+REDIS_EXTRA=()
 
 # Starts muxd on 127.0.0.1:0 and a Unix socket (and TLS on 127.0.0.1:0); waits for its
 # READY line (read with a timeout, no sleeping). Sets MUXD_PID, MUXD_PORT, MUXD_TLS_PORT,
@@ -326,7 +341,7 @@ start_muxd() {
 	# Opened read-write so that neither end blocks on open; kept open for muxd's lifetime
 	# so that it never writes to a closed pipe.
 	exec {fd}<>"$fifo"
-	"$MUXD" -q --tcp 127.0.0.1:0 --unix "$MUXD_SOCK" "${tls[@]}" >"$fifo" 2>"$logf" &
+	"$MUXD" -q --tcp 127.0.0.1:0 --unix "$MUXD_SOCK" "${tls[@]}" "${MUXD_EXTRA[@]}" >"$fifo" 2>"$logf" &
 	MUXD_PID=$!
 	LIVE[$MUXD_PID]=muxd
 	if ! read -r -t "$READY_TIMEOUT" -u "$fd" line; then
@@ -362,7 +377,7 @@ start_redis() {
 		redis-server --port "$REDIS_PORT" --bind 127.0.0.1 "${tls[@]}" \
 			--unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
 			--save '' --appendonly no --dir "$TMP" --logfile "$logf" \
-			--maxclients $((IDLE_N + 1100)) --daemonize no >/dev/null 2>&1 &
+			--maxclients $((IDLE_N + 1100)) "${REDIS_EXTRA[@]}" --daemonize no >/dev/null 2>&1 &
 		REDIS_PID=$!
 		LIVE[$REDIS_PID]=redis-server
 		for ((i = 0; i < READY_TIMEOUT * 20; i++)); do
@@ -502,6 +517,9 @@ cat "$TMP/facts" >&2
 
 # ---------------------------------------------------------------------- throughput
 
+# shellcheck source=scripts/bench_fanout.sh
+source "$ROOT/scripts/bench_fanout.sh"
+
 # transport clients pipeline test requests
 CELLS=()
 for transport in tcp unix; do
@@ -515,15 +533,17 @@ if ((TLS)); then
 	CELLS+=("tls 50 16 ping_mbulk $N_P16")
 fi
 
-start_muxd
-log "muxd pid $MUXD_PID on tcp 127.0.0.1:$MUXD_PORT and $MUXD_SOCK"
-if [[ " ${SERVERS[*]} " == *" redis "* ]]; then
+if ((FANOUT_ONLY)); then CELLS=(); fi
+((${#CELLS[@]} == 0)) || start_muxd
+((${#CELLS[@]} == 0)) || log "muxd pid $MUXD_PID on tcp 127.0.0.1:$MUXD_PORT and $MUXD_SOCK"
+if ((${#CELLS[@]} > 0)) && [[ " ${SERVERS[*]} " == *" redis "* ]]; then
 	start_redis
 	log "redis-server pid $REDIS_PID on tcp 127.0.0.1:$REDIS_PORT and $REDIS_SOCK"
 fi
 
-log "warming up"
+((${#CELLS[@]} == 0)) || log "warming up"
 for gen in "${GENS[@]}"; do
+	((${#CELLS[@]} > 0)) || break
 	for server in "${SERVERS[@]}"; do
 		run_one "$gen" "$server" tcp 50 16 ping_mbulk "$WARMUP_N" warmup >/dev/null
 	done
@@ -546,7 +566,13 @@ for cell in "${CELLS[@]}"; do
 	done
 done
 stop_servers
-log "throughput done after ${SECONDS}s"
+((${#CELLS[@]} == 0)) || log "throughput done after ${SECONDS}s"
+
+if ((FANOUT)) && [[ " ${GENS[*]} " == *" muxd-bench "* ]]; then
+	run_fanout
+elif ((FANOUT)); then
+	note "the fan-out table needs muxd-bench; skipped"
+fi
 
 # -------------------------------------------------------------------------- memory
 
@@ -619,6 +645,7 @@ idle_one() {
 
 IDLE_TRANSPORTS=(tcp)
 ((TLS)) && IDLE_TRANSPORTS+=(tls)
+((FANOUT_ONLY)) && IDLE_TRANSPORTS=()
 for transport in "${IDLE_TRANSPORTS[@]}"; do
 	for gen in "${GENS[@]}"; do
 		for server in "${SERVERS[@]}"; do
@@ -705,8 +732,9 @@ def table(head, rows, left):
     for row in rows:
         print(fmt(row))
 
-print("Throughput and latency (PING; medians)")
-table(head, rows, {0, 1, 4, 5})
+if rows:
+    print("Throughput and latency (PING; medians)")
+    table(head, rows, {0, 1, 4, 5})
 
 mem = list(csv.DictReader(open(memory_file), delimiter="\t"))
 if mem:
@@ -731,6 +759,10 @@ if mem:
             mrows[i] = mrows[i][:6] + (f"{per[(g, t, 'muxd')] / per[(g, t, 'redis')]:.2f}",)
     table(("load generator", "link", "server", "RSS before KiB", "RSS after KiB", "bytes/conn", "x Redis"), mrows, {0, 1, 2})
 PY
+	if (($(wc -l <"$FANOUT_RESULTS") > 1)); then
+		echo
+		fanout_table
+	fi
 	echo
 	echo "# load avg $(cut -d' ' -f1-3 /proc/loadavg) at the end (it was $START_LOAD at the start); took ${SECONDS}s"
 	for n in "${NOTES[@]}"; do

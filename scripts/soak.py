@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Soak test for muxd: many clients for a long time, with random disconnects, bad input,
-slow readers and slow writers mixed in with well-behaved traffic.
+slow readers and slow writers mixed in with well-behaved traffic, and subscribers: ones
+that read every message (checked: all, in order), ones that reset mid-stream, and ones
+that stop reading until the pub/sub output limit closes them.
 
 Every well-formed request's response is checked. At the end the daemon must have no
 clients left but the probe, and its RSS must be back near where it started.
@@ -195,6 +197,82 @@ def slow_reader(args, rng, stats):
     stats.add("sessions_slow_reader")
 
 
+SESSION = [0]
+
+
+def unique(stats, seed):
+    """A name no other session of the run uses."""
+    with stats.lock:
+        SESSION[0] += 1
+        return b"soak:%d:%d" % (seed, SESSION[0])
+
+
+def subscriber(args, rng, stats):
+    """Subscribes by channel or pattern, gets numbered messages from a publisher
+    connection, checks every one arrives in order; sometimes resets mid-stream instead."""
+    sub, pub = Conn(args, rng), Conn(args, rng)
+    channel = unique(stats, args.seed)
+    by_pattern = rng.random() < 0.3
+    if by_pattern:
+        sub.send(encode(b"PSUBSCRIBE", channel + b"*"))
+        want = [b"psubscribe", channel + b"*", b":1"]
+    else:
+        sub.send(encode(b"SUBSCRIBE", channel))
+        want = [b"subscribe", channel, b":1"]
+    if sub.reply() != want:
+        stats.fail("subscribe: wrong confirmation")
+        return
+    n = rng.randint(1, 2000)
+    payload = os.urandom(rng.randint(0, 512))
+    pub.send(b"".join(encode(b"PUBLISH", channel, b"%d:" % i + payload) for i in range(n)))
+    reset_at = rng.randint(0, n) if rng.random() < 0.2 else None
+    for i in range(n):
+        if i == reset_at:
+            sub.close(reset=True)
+            stats.add("sessions_subscriber_reset")
+            break
+        got = sub.reply()
+        want = ([b"pmessage", channel + b"*"] if by_pattern else [b"message"]) + [channel, b"%d:" % i + payload]
+        if got != want:
+            stats.fail(f"subscriber: message {i} was {str(got)[:80]}")
+            break
+        stats.add("messages_ok")
+    else:
+        sub.send(encode(b"PING"))
+        if sub.reply() != [b"pong", b""]:
+            stats.fail("subscriber: PING in subscribed mode")
+        sub.close()
+        stats.add("sessions_subscriber")
+    for _ in range(n):
+        if pub.reply() not in (b":0", b":1"):
+            stats.fail("publisher: a PUBLISH reached someone else")
+            break
+    pub.close()
+
+
+def stalled_subscriber(args, rng, stats):
+    """Subscribes, then reads nothing while a publisher sends more than the pub/sub hard
+    limit: it must be closed (soak.sh runs muxd with --pubsub-hard-limit 2mb)."""
+    sub, pub = Conn(args, rng), Conn(args, rng)
+    channel = unique(stats, args.seed)
+    sub.send(encode(b"SUBSCRIBE", channel))
+    sub.reply()
+    payload = os.urandom(16 * 1024)
+    for _ in range(400):  # 6.4 MB, in pieces, each answered
+        pub.send(encode(b"PUBLISH", channel, payload))
+        if pub.reply() == b":0":
+            break
+    else:
+        stats.fail("stalled subscriber: never closed by the output limit")
+    pub.close()
+    try:
+        while True:
+            sub._fill()
+    except (EOFError, ConnectionResetError):
+        stats.add("sessions_stalled_subscriber")
+    sub.close()
+
+
 def slow_writer(args, rng, stats):
     """Trickles a request in byte by byte."""
     c = Conn(args, rng)
@@ -211,11 +289,13 @@ def slow_writer(args, rng, stats):
 
 
 BEHAVIOURS = [
-    (0.60, well_behaved),
+    (0.45, well_behaved),
     (0.10, abrupt),
     (0.10, bad_input),
-    (0.10, slow_reader),
-    (0.10, slow_writer),
+    (0.08, slow_reader),
+    (0.08, slow_writer),
+    (0.15, subscriber),
+    (0.04, stalled_subscriber),
 ]
 
 
@@ -300,11 +380,14 @@ def main():
           f"rss_growth={end_rss - start_rss}")
     for line in ["total_connections_received", "total_commands_processed", "protocol_errors",
                  "closed_reset", "closed_peer_closed", "closed_quit", "closed_protocol_error",
-                 "output_paused_clients"]:
+                 "output_paused_clients", "client_output_buffer_limit_disconnections"]:
         print(f"server_{line}={info(args, line)}")
     problems = list(stats.failures[:20])
     if connected != 0:
         problems.append(f"{connected} clients still connected")
+    for field in ["pubsub_channels", "pubsub_patterns"]:
+        if info(args, field) != 0:
+            problems.append(f"{field} is {info(args, field)} with no subscriber left")
     if end_rss - start_rss > args.rss_slack:
         problems.append(f"RSS grew by {end_rss - start_rss} bytes")
     if problems:

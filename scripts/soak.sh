@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Soak test: builds muxd (release), starts it on an ephemeral port and a temp Unix socket,
-# runs scripts/soak.py against it (random disconnects, bad input, slow readers and writers
-# mixed with checked traffic), then stops it with SIGTERM and checks it exits 0.
+# runs scripts/soak.py against it (random disconnects, bad input, slow readers and writers,
+# subscribers checking every message, resetting, or stalling until the pub/sub output limit
+# (2mb here) closes them, mixed with checked traffic), then stops it with SIGTERM and checks
+# it exits 0.
 # Not part of the default test run.
 #
 #   scripts/soak.sh [--duration SECS] [--clients N] [--seed N]    (default 300 s, 64 clients)
@@ -35,7 +37,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkfifo "$tmp/ready"
-./target/release/muxd -q --tcp 127.0.0.1:0 --unix "$tmp/muxd.sock" >"$tmp/ready" 2>"$tmp/muxd.log" &
+"${CARGO_TARGET_DIR:-target}/release/muxd" -q --tcp 127.0.0.1:0 --unix "$tmp/muxd.sock" --pubsub-hard-limit 2mb \
+  >"$tmp/ready" 2>"$tmp/muxd.log" &
 muxd_pid=$!
 read -r -t 30 ready_line <"$tmp/ready" || { echo "muxd did not start:" >&2; cat "$tmp/muxd.log" >&2; exit 1; }
 tcp=$(echo "$ready_line" | grep -o 'tcp://[^ ]*' | sed 's|tcp://||')

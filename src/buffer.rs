@@ -63,7 +63,7 @@ impl InputBuf {
 
     /// Bytes of memory held.
     pub fn capacity(&self) -> usize {
-        self.bytes.len()
+        self.bytes.capacity()
     }
 
     /// Drops the first `n` bytes of data (all of it if `n` is larger). Once the data is
@@ -84,7 +84,10 @@ impl InputBuf {
     }
 
     /// Free space after the data, at least `min` bytes: data is moved to the front, and
-    /// the buffer grows (doubling) only when that is not enough.
+    /// the buffer grows only when that is not enough, to a quarter more than the data it
+    /// holds (or the data and `min`, if more): a buffer never holds much more memory than
+    /// data, which keeps the memory of a client sending a huge request close to what it
+    /// sent (the server-wide client memory limit counts it).
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
         if self.bytes.len() - self.end < min {
             if self.start > 0 {
@@ -93,7 +96,9 @@ impl InputBuf {
                 self.start = 0;
             }
             if self.bytes.len() - self.end < min {
-                let grown = (self.bytes.len() * 2).max(self.end + min);
+                let grown = (self.end + self.end / 4).max(self.end + min);
+                // Exactly: `resize` alone would at least double the allocation.
+                self.bytes.reserve_exact(grown - self.bytes.len());
                 self.bytes.resize(grown, 0);
             }
         }
@@ -122,6 +127,17 @@ impl InputBuf {
             *self = InputBuf::default();
         }
     }
+
+    /// Gives most of the memory back when the buffer holds more than `limit` bytes and
+    /// four times its data: it keeps its data, and room for a quarter more.
+    pub fn shrink_to_data(&mut self, limit: usize) {
+        let len = self.len();
+        if self.bytes.len() > limit && self.bytes.len() / 4 > len {
+            let mut smaller = InputBuf::with_capacity((len + len / 4).max(limit));
+            smaller.extend_from_slice(self.data());
+            *self = smaller;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -147,5 +163,28 @@ mod tests {
         assert!(b.is_empty());
         b.shrink_if_idle(4);
         assert_eq!(b.capacity(), 0);
+    }
+
+    #[test]
+    fn grows_by_a_quarter_and_gives_memory_back() {
+        let mut b = InputBuf::with_capacity(0);
+        let mut grown = Vec::new();
+        for _ in 0..100 {
+            b.extend_from_slice(&[7; 1000]);
+            grown.push(b.capacity());
+        }
+        assert_eq!(b.len(), 100_000);
+        assert!(b.capacity() <= 100_000 + 100_000 / 4, "{}", b.capacity());
+        assert!(
+            grown
+                .windows(2)
+                .all(|w| w[1] == w[0] || w[1] <= w[0] + w[0] / 4 + 1000)
+        );
+        b.consume(99_000);
+        b.shrink_to_data(4096);
+        assert_eq!(b.data(), &[7; 1000][..]);
+        assert_eq!(b.capacity(), 4096);
+        b.shrink_to_data(4096);
+        assert_eq!(b.capacity(), 4096, "small enough already");
     }
 }

@@ -10,7 +10,7 @@ use muxd::listener::InheritedSocket;
 use muxd::listener::proxy::ProxyFrom;
 use muxd::resp::RespLimits;
 use muxd::tls::{ClientAuth, TlsFiles};
-use muxd::{Config, ListenAddr};
+use muxd::{ClientMemoryLimit, Config, ListenAddr, OutputLimit};
 
 use crate::supervise::Supervised;
 
@@ -82,6 +82,28 @@ pub struct Cli {
     /// Resume reading a paused client once its unread responses fall below this.
     #[arg(long, value_name = "BYTES", default_value = "16mb", value_parser = parse_size)]
     pub output_low_watermark: usize,
+
+    /// Close a subscriber as soon as this many bytes of messages and replies wait for it
+    /// unread (Redis: client-output-buffer-limit pubsub, hard); 0: no limit.
+    #[arg(long, value_name = "BYTES", default_value = "32mb", value_parser = parse_size)]
+    pub pubsub_hard_limit: usize,
+
+    /// Close a subscriber that keeps more than this many bytes unread for longer than
+    /// --pubsub-soft-seconds (Redis: client-output-buffer-limit pubsub, soft); 0: no limit.
+    #[arg(long, value_name = "BYTES", default_value = "8mb", value_parser = parse_size)]
+    pub pubsub_soft_limit: usize,
+
+    /// How long a subscriber may stay above --pubsub-soft-limit.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub pubsub_soft_seconds: u64,
+
+    /// Most memory all clients' input and output buffers may hold together, in bytes or
+    /// as a share of physical memory (`25%`); past it, the clients holding the most are
+    /// closed until the total is below (Redis: maxmemory-clients). `0`: no limit.
+    #[arg(long, value_name = "BYTES|N%", default_value = "25%", value_parser = parse_client_memory)]
+    // Spelled out so that clap takes the parser's `None` (no limit) as a value, not as
+    // "flag absent".
+    pub maxmemory_clients: std::option::Option<ClientMemoryLimit>,
 
     /// On SIGTERM, keep writing owed responses for at most SECS seconds, then close.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
@@ -259,6 +281,12 @@ impl Cli {
         config.output_high_watermark = self.output_high_watermark;
         config.output_low_watermark = self.output_low_watermark;
         config.shutdown_timeout = shutdown_timeout;
+        config.pubsub_output_limit = OutputLimit {
+            hard: self.pubsub_hard_limit,
+            soft: self.pubsub_soft_limit,
+            soft_time: Duration::from_secs(self.pubsub_soft_seconds),
+        };
+        config.max_client_memory = self.maxmemory_clients;
         config.stop_on_signals = true;
         config.proxy_from = self.proxy_from.clone();
         config.proxy_timeout = proxy_timeout;
@@ -334,6 +362,22 @@ fn read_password_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
         );
     }
     Ok(bytes)
+}
+
+/// `1gb`, `536870912`, `25%`; `0` (or `0%`) for no limit.
+fn parse_client_memory(text: &str) -> Result<Option<ClientMemoryLimit>, String> {
+    let limit = match text.trim().strip_suffix('%') {
+        Some(percent) => match percent.trim().parse::<u8>() {
+            Ok(0) => return Ok(None),
+            Ok(p) if p <= 100 => ClientMemoryLimit::PercentOfRam(p),
+            _ => return Err(format!("{text:?} is not a percentage from 0% to 100%")),
+        },
+        None => match parse_size(text)? {
+            0 => return Ok(None),
+            n => ClientMemoryLimit::Bytes(n),
+        },
+    };
+    Ok(Some(limit))
 }
 
 fn parse_proxy_from(text: &str) -> Result<ProxyFrom, String> {

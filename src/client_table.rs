@@ -5,6 +5,9 @@
 //! services address clients by [`ClientId`] instead: ids are never reused, and an id whose
 //! client has left finds nothing even when its old slot is taken again.
 //!
+//! It keeps the sum of the memory its clients' buffers hold, each client recounted when
+//! its buffers change (`account`), for `--maxmemory-clients`.
+//!
 //! Services see the table read-only, through [`Clients`].
 
 use std::collections::HashMap;
@@ -12,6 +15,7 @@ use std::os::unix::io::{AsRawFd, RawFd};
 
 use crate::client::{Client, ClientId, ClientInfo};
 use crate::codec::Codec;
+use crate::pubsub::{Registry, Subscriptions};
 
 /// The table of client handles, keyed by poll token.
 pub(crate) struct ClientTable<C: Codec, S> {
@@ -20,6 +24,8 @@ pub(crate) struct ClientTable<C: Codec, S> {
     keys: HashMap<ClientId, usize>,
     /// The id the next client gets.
     next_id: u64,
+    /// Bytes of buffer memory all clients hold, as last counted ([`ClientTable::account`]).
+    memory: usize,
 }
 
 impl<C: Codec, S> ClientTable<C, S> {
@@ -28,7 +34,22 @@ impl<C: Codec, S> ClientTable<C, S> {
             slab: slab::Slab::new(),
             keys: HashMap::new(),
             next_id: 1,
+            memory: 0,
         }
+    }
+
+    /// Counts the buffer memory the client at `key` holds now in the table's total.
+    #[inline]
+    pub(crate) fn account(&mut self, key: usize) {
+        if let Some(client) = self.slab.get_mut(key) {
+            let (before, now) = client.recount_memory();
+            self.memory = self.memory.saturating_sub(before) + now;
+        }
+    }
+
+    /// Bytes of buffer memory all clients hold.
+    pub(crate) fn memory(&self) -> usize {
+        self.memory
     }
 
     /// Inserts the handle `make` builds from its slab key and new id.
@@ -53,6 +74,7 @@ impl<C: Codec, S> ClientTable<C, S> {
     pub(crate) fn remove(&mut self, key: usize) -> Option<Client<C, S>> {
         let client = self.slab.try_remove(key)?;
         self.keys.remove(&client.info.id);
+        self.memory = self.memory.saturating_sub(client.accounted_memory());
         Some(client)
     }
 
@@ -91,11 +113,29 @@ impl<C: Codec, S> ClientTable<C, S> {
 /// A read-only view of the client table, for services (`CLIENT LIST`, `INFO clients`).
 pub struct Clients<'a, C: Codec, S> {
     table: &'a ClientTable<C, S>,
+    /// Where each client's subscriptions are counted.
+    registry: &'a Registry,
+    /// Bytes of memory the published messages still owed hold.
+    shared: usize,
 }
 
 impl<'a, C: Codec, S> Clients<'a, C, S> {
-    pub(crate) fn new(table: &'a ClientTable<C, S>) -> Clients<'a, C, S> {
-        Clients { table }
+    pub(crate) fn new(
+        table: &'a ClientTable<C, S>,
+        registry: &'a Registry,
+        shared: usize,
+    ) -> Clients<'a, C, S> {
+        Clients {
+            table,
+            registry,
+            shared,
+        }
+    }
+
+    /// Bytes of memory all clients' buffers hold, the published messages they are owed
+    /// included (what `--maxmemory-clients` limits).
+    pub fn memory(&self) -> usize {
+        self.table.memory() + self.shared
     }
 
     /// Number of connected clients.
@@ -111,12 +151,16 @@ impl<'a, C: Codec, S> Clients<'a, C, S> {
     /// The client with `id`, if it is still connected.
     pub fn get(&self, id: ClientId) -> Option<ClientEntry<'a, C, S>> {
         let key = self.table.key_of(id)?;
-        self.table.get(key).map(ClientEntry::of)
+        let client = self.table.get(key)?;
+        Some(ClientEntry::of(client, self.registry.counts(key)))
     }
 
     /// Every connected client, in table order.
     pub fn iter(&self) -> impl Iterator<Item = ClientEntry<'a, C, S>> + 'a {
-        self.table.iter().map(|(_, c)| ClientEntry::of(c))
+        let registry = self.registry;
+        self.table
+            .iter()
+            .map(move |(key, c)| ClientEntry::of(c, registry.counts(key)))
     }
 }
 
@@ -136,10 +180,14 @@ pub struct ClientEntry<'a, C: Codec, S> {
     pub output_buffered: usize,
     /// Whether the client is being closed (after `QUIT`, an error, a kill).
     pub closing: bool,
+    /// The topics it subscribes to, by kind.
+    pub subscriptions: Subscriptions,
+    /// Bytes of memory its buffers hold, and the published messages it is owed.
+    pub memory: usize,
 }
 
 impl<'a, C: Codec, S> ClientEntry<'a, C, S> {
-    fn of(client: &'a Client<C, S>) -> ClientEntry<'a, C, S> {
+    fn of(client: &'a Client<C, S>, subscriptions: Subscriptions) -> ClientEntry<'a, C, S> {
         ClientEntry {
             info: &client.info,
             state: &client.state,
@@ -148,6 +196,8 @@ impl<'a, C: Codec, S> ClientEntry<'a, C, S> {
             input_buffered: client.input_len(),
             output_buffered: client.owed(),
             closing: client.closing_reason().is_some(),
+            subscriptions,
+            memory: client.total_memory(),
         }
     }
 }
@@ -170,6 +220,8 @@ impl<C: Codec, S> std::fmt::Debug for ClientEntry<'_, C, S> {
             .field("input_buffered", &self.input_buffered)
             .field("output_buffered", &self.output_buffered)
             .field("closing", &self.closing)
+            .field("subscriptions", &self.subscriptions)
+            .field("memory", &self.memory)
             .finish_non_exhaustive()
     }
 }
@@ -213,7 +265,8 @@ mod tests {
         assert_ne!(id_a, id_b, "the id is not");
         assert_eq!(table.key_of(id_a), None, "a stale id finds nothing");
         assert_eq!(table.key_of(id_b), Some(key_b));
-        let view = Clients::new(&table);
+        let registry = Registry::default();
+        let view = Clients::new(&table, &registry, 0);
         assert!(view.get(id_a).is_none());
         assert_eq!(view.get(id_b).unwrap().info.id(), id_b);
     }
@@ -247,7 +300,8 @@ mod tests {
         table.get_mut(key).unwrap().state = 7;
         assert_eq!(table.remove(key).unwrap().state, 7);
         assert!(table.remove(key).is_none());
-        let listed: Vec<u64> = Clients::new(&table)
+        let registry = Registry::default();
+        let listed: Vec<u64> = Clients::new(&table, &registry, 0)
             .iter()
             .map(|e| e.info.id().as_u64())
             .collect();

@@ -110,6 +110,16 @@ pub trait Codec {
     /// Appends an error response carrying `message` to `out` (used for protocol errors,
     /// limits and failures inside a service).
     fn encode_error(session: Self::Session, message: &dyn fmt::Display, out: &mut Vec<u8>);
+
+    /// What of `session` decides how a response is encoded. A published message is
+    /// encoded once per distinct value among its receivers and those bytes are shared,
+    /// so a session that also holds what does not change encoding (RESP's
+    /// authentication) can be reduced to what does, to share more. The default, the
+    /// session itself, is always right.
+    #[inline]
+    fn encoding(session: Self::Session) -> Self::Session {
+        session
+    }
 }
 
 /// The outcome of one [`Codec::decode`] call.

@@ -42,6 +42,17 @@ pub struct Config {
     pub output_low_watermark: usize,
     /// How long a stopping server keeps writing owed responses before closing anyway.
     pub shutdown_timeout: Duration,
+    /// How much unsent output a client subscribed to topics may hold (Redis's
+    /// `client-output-buffer-limit pubsub`): past it, it is closed and its messages
+    /// dropped, so that a subscriber that does not read cannot hold up or exhaust the
+    /// server. Pausing reads, the answer to a client that does not read its responses,
+    /// does nothing against messages pushed to it.
+    pub pubsub_output_limit: OutputLimit,
+    /// Most memory all clients' input and output buffers may hold together (Redis 7's
+    /// `maxmemory-clients`); past it, the clients holding the most are closed until the
+    /// total is below, so a client within its share is never closed for it. `None`: no
+    /// limit. Default: a quarter of the machine's physical memory.
+    pub max_client_memory: Option<ClientMemoryLimit>,
     /// Stop gracefully on `SIGINT` and `SIGTERM` (a second signal stops at once).
     pub stop_on_signals: bool,
     /// Peers trusted to begin their connections with a PROXY protocol header (v1 or v2),
@@ -65,6 +76,76 @@ pub struct Config {
     pub queue_capacity: usize,
 }
 
+/// A limit on a client's unsent output, as Redis's `client-output-buffer-limit` states
+/// one: a client is closed as soon as it owes `hard` bytes, or once it has owed more than
+/// `soft` bytes for longer than `soft_time`. A limit of 0 is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimit {
+    /// Close at once at this many bytes.
+    pub hard: usize,
+    /// Close after `soft_time` above this many bytes.
+    pub soft: usize,
+    /// How long a client may stay above `soft`.
+    pub soft_time: Duration,
+}
+
+impl Default for OutputLimit {
+    /// Redis's default for the `pubsub` class: `32mb 8mb 60`.
+    fn default() -> OutputLimit {
+        OutputLimit {
+            hard: 32 * 1024 * 1024,
+            soft: 8 * 1024 * 1024,
+            soft_time: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A limit on the memory of all clients' buffers together (Redis's `maxmemory-clients`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientMemoryLimit {
+    /// This many bytes.
+    Bytes(usize),
+    /// This percentage (1 to 100) of the machine's physical memory.
+    PercentOfRam(u8),
+}
+
+impl ClientMemoryLimit {
+    /// The limit in bytes (for a share of memory, of the memory the system reports;
+    /// without a figure, no limit).
+    pub fn bytes(self) -> usize {
+        match self {
+            ClientMemoryLimit::Bytes(n) => n,
+            ClientMemoryLimit::PercentOfRam(p) => {
+                physical_memory().map_or(usize::MAX, |ram| ram / 100 * usize::from(p.min(100)))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ClientMemoryLimit {
+    /// As Redis shows it: `1073741824`, or `25%`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientMemoryLimit::Bytes(n) => write!(f, "{n}"),
+            ClientMemoryLimit::PercentOfRam(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// The machine's physical memory in bytes, as the system reports it.
+pub fn physical_memory() -> Option<usize> {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    usize::try_from(pages)
+        .ok()?
+        .checked_mul(usize::try_from(page).ok()?)
+}
+
 /// File descriptors kept for the server's own use when deriving `max_clients` (poller,
 /// waker, signal pipe, listeners, logs, and the odd file), as Redis does.
 pub const RESERVED_FDS: usize = 32;
@@ -82,6 +163,8 @@ impl Default for Config {
             output_high_watermark: 64 * 1024 * 1024,
             output_low_watermark: 16 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(10),
+            pubsub_output_limit: OutputLimit::default(),
+            max_client_memory: Some(ClientMemoryLimit::PercentOfRam(25)),
             stop_on_signals: false,
             proxy_from: Vec::new(),
             proxy_timeout: Duration::from_secs(5),
@@ -108,6 +191,8 @@ pub struct ServerInfo {
     pub(crate) listeners: Vec<Arc<ListenerInfo>>,
     pub(crate) config: Config,
     pub(crate) max_clients: usize,
+    /// `config.max_client_memory` in bytes (`usize::MAX`: no limit).
+    pub(crate) max_client_memory: usize,
 }
 
 impl ServerInfo {
@@ -126,5 +211,9 @@ impl ServerInfo {
     /// The client limit in force.
     pub fn max_clients(&self) -> usize {
         self.max_clients
+    }
+    /// The limit on all clients' buffer memory in force, in bytes (`usize::MAX`: none).
+    pub fn max_client_memory(&self) -> usize {
+        self.max_client_memory
     }
 }

@@ -12,6 +12,8 @@
 //!  │                                  │ ctx.reply ─► Codec::encode         │
 //!  │ writable client ─► output.rs: write what is owed; WRITABLE interest   │
 //!  │                    only while something is; watermarks pause/resume   │
+//!  │ ctx.publish ─► pubsub/: encoded once, a shared range queued for each  │
+//!  │                each written once (writev) at the end of the turn      │
 //!  │ end of stream, QUIT, errors, idle, SIGTERM                            │
 //!  │                 ─► close.rs: write what is owed, linger, close        │
 //!  │ readable source ─► callbacks.rs: the service's own (UDP, pipe, …)     │
@@ -56,6 +58,8 @@
 //! - [`service`]: the [`Service`] trait, the [`Context`] it works through for one client
 //!   and the [`ServerContext`] for the whole server (timers, other clients, stopping),
 //!   the [`ServerHandle`] other threads reach it with, and its own event sources;
+//! - [`pubsub`]: topics clients subscribe to and messages published to them, encoded
+//!   once and shared by every receiver; Redis's glob patterns ([`pubsub::Glob`]);
 //! - [`commands`]: the daemon's command set (`PING`, `ADD`, `CLIENT LIST`, ...);
 //! - [`stats`]: server-wide counters;
 //! - [`tls`]: TLS configurations from PEM files (server, and a client's pieces); the
@@ -123,6 +127,7 @@ mod event_loop;
 pub mod fd_limit;
 pub mod lifecycle;
 pub mod listener;
+pub mod pubsub;
 /// The `mio` the loop is built on, for registering sources of a service's own
 /// ([`ServerContext::register`]) with the same version.
 pub use mio;
@@ -140,7 +145,7 @@ mod tokens;
 pub use client::{ClientId, ClientInfo, CloseReason};
 pub use client_table::{ClientEntry, Clients};
 pub use codec::{Codec, Decoded};
-pub use config::{Config, ServerInfo};
+pub use config::{ClientMemoryLimit, Config, OutputLimit, ServerInfo};
 pub use error::{Error, ErrorKind};
 pub use lifecycle::Lifecycle;
 pub use listener::{ListenAddr, ListenerInfo, ListenerKind};

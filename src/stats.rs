@@ -30,6 +30,12 @@ pub struct Stats {
     /// Times a client's turn ended at the per-turn request budget with requests left, so
     /// that other clients were served first.
     pub turns_yielded: u64,
+    /// Subscribers closed because their unsent output went past the pub/sub output limit
+    /// (Redis's `client_output_buffer_limit_disconnections`).
+    pub client_output_buffer_limit_disconnections: u64,
+    /// Clients closed because all clients' buffers held more than `maxmemory-clients`
+    /// (Redis's `evicted_clients`).
+    pub evicted_clients: u64,
     /// Times the loop woke up from its poll (Redis's `eventloop_cycles`): an idle server
     /// wakes only for its deadlines, so this counts how often it did.
     pub eventloop_cycles: u64,

@@ -8,27 +8,12 @@ mod util;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-/// Longest any one process may take before the test fails.
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// Kills a child process on drop unless it was already reaped.
-struct Guard {
-    child: Option<Child>,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
+use util::bench::{Guard, LIMIT, bench};
 
 /// A running muxd and where it listens.
 struct Muxd {
@@ -91,54 +76,6 @@ impl Muxd {
 
     fn unix(&self) -> Vec<String> {
         vec!["-s".into(), self.unix.display().to_string()]
-    }
-}
-
-/// What one muxd-bench run printed and how it ended.
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-fn bench(target: &[String], args: &[&str]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_muxd-bench"))
-        .args(target)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting muxd-bench");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let mut guard = Guard { child: Some(child) };
-    let (tx, rx) = mpsc::channel();
-    let err_reader = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        let _ = tx.send(text);
-    });
-    // stdout reaches its end when the process exits (or closes it).
-    let stdout = rx
-        .recv_timeout(LIMIT)
-        .unwrap_or_else(|_| panic!("muxd-bench {args:?} did not finish"));
-    let status = guard
-        .child
-        .take()
-        .expect("child")
-        .wait()
-        .expect("waiting for muxd-bench");
-    let stderr = err_reader.join().expect("stderr reader");
-    Run {
-        status,
-        stdout,
-        stderr,
     }
 }
 

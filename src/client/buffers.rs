@@ -7,9 +7,15 @@
 //! or the socket does not take all of its responses; from then on, its own buffers are
 //! lent instead, until they are empty again. Lending and giving back live here, so the
 //! loop never needs to know whose buffer it holds.
+//!
+//! A client's own output may also hold shared frames (published messages, see
+//! [`frames`](super::frames)) placed between its response bytes. They stay in its
+//! buffers while a turn borrows the response bytes: a turn's new responses go after
+//! every frame queued so far.
 
 use std::mem;
 
+use super::frames::FrameQueue;
 use crate::buffer::InputBuf;
 
 /// Size of the shared read buffer, and of one read into it.
@@ -18,6 +24,9 @@ pub(crate) const READ_CHUNK: usize = 64 * 1024;
 const MIN_CLIENT_READ: usize = 16 * 1024;
 /// A client's buffers larger than this are given back once empty.
 const KEEP_BUFFER: usize = 64 * 1024;
+/// Written output bytes are dropped from the front of a client's own output once there
+/// are this many (while it still owes more: a subscriber that never catches up fully).
+const COMPACT_AT: usize = 64 * 1024;
 
 /// The bytes a client handle keeps between two wake-ups: allocated the first time a
 /// request is split across reads or a response cannot be written at once.
@@ -30,6 +39,10 @@ pub(crate) struct Buffers<D> {
     /// Encoded responses, of which `output[written..]` is not yet written.
     output: Vec<u8>,
     written: usize,
+    /// Shared frames owed, placed between `output`'s bytes.
+    pub(crate) frames: FrameQueue,
+    /// Memory last counted in the client table's sum (see `ClientTable::account`).
+    pub(crate) accounted: usize,
 }
 
 impl<D> Buffers<D> {
@@ -38,10 +51,26 @@ impl<D> Buffers<D> {
         self.input.len()
     }
 
-    /// Response bytes not yet written.
+    /// Response bytes not yet written, shared frames included.
     #[inline]
     pub(crate) fn owed(&self) -> usize {
-        self.output.len() - self.written
+        self.output.len() - self.written + self.frames.owed()
+    }
+
+    /// Bytes of memory its own buffers hold (with the shared batches, what
+    /// `--maxmemory-clients` counts).
+    pub(crate) fn memory(&self) -> usize {
+        self.input.capacity() + self.output.capacity() + self.frames.memory()
+    }
+
+    /// Bytes of shared batches it is owed: what it keeps alive of them.
+    pub(crate) fn pinned(&self) -> usize {
+        self.frames.owed()
+    }
+
+    /// Where a frame queued now goes: after every byte it is owed so far.
+    pub(crate) fn frame_place(&self) -> usize {
+        self.output.len()
     }
 
     /// Drops a partial request (the peer closed inside it); returns how many bytes.
@@ -165,6 +194,7 @@ pub(crate) fn return_input<D: Default>(
     if input.own {
         if let Some(b) = own.as_deref_mut() {
             input.buf.shrink_if_idle(KEEP_BUFFER);
+            input.buf.shrink_to_data(KEEP_BUFFER);
             b.input = input.buf;
             b.decode = input.decode;
         }
@@ -200,32 +230,60 @@ pub(crate) fn lend_output<D>(own: Option<&mut Buffers<D>>, scratch: &mut Scratch
 /// Gives output back after writing what the socket took: what is still owed stays with
 /// the client (copied into buffers of its own if it had none), the shared buffer goes
 /// back to the loop, empty (and shrunk after a huge reply).
-#[inline]
+#[inline(always)]
 pub(crate) fn return_output<D: Default>(
     own: &mut Option<Box<Buffers<D>>>,
     mut output: Output,
     scratch: &mut Scratch,
 ) {
     if output.own {
-        if output.owed() == 0 {
+        let Some(b) = own.as_deref_mut() else {
+            return;
+        };
+        if output.owed() == 0 && b.frames.is_empty() {
             output.buf.clear();
             output.written = 0;
             if output.buf.capacity() > KEEP_BUFFER {
                 output.buf = Vec::new();
             }
+            b.frames.shrink_if_idle(KEEP_BUFFER / 64);
+        } else if output.written >= COMPACT_AT {
+            compact(&mut output, b);
         }
-        if let Some(b) = own.as_deref_mut() {
-            b.output = output.buf;
-            b.written = output.written;
-        }
+        b.output = output.buf;
+        b.written = output.written;
         return;
     }
-    if output.owed() > 0 {
-        let b = own.get_or_insert_with(Default::default);
-        b.output.extend_from_slice(output.unwritten());
-        b.written = 0;
+    if output.owed() > 0 || own.as_ref().is_some_and(|b| !b.frames.is_empty()) {
+        keep_unwritten(own, &output);
     }
     recycle(&mut scratch.write, output.buf);
+}
+
+/// Drops the written front of a client's own output (it still owes the rest), and gives
+/// back memory it no longer needs.
+#[cold]
+fn compact<D>(output: &mut Output, b: &mut Buffers<D>) {
+    output.buf.drain(..output.written);
+    b.frames.shift(output.written);
+    output.written = 0;
+    let len = output.buf.len();
+    if output.buf.capacity() / 4 > len {
+        output.buf.shrink_to((len + len / 4).max(KEEP_BUFFER));
+    }
+}
+
+/// Keeps what the shared output buffer still owes in the client's own buffers.
+#[cold]
+fn keep_unwritten<D: Default>(own: &mut Option<Box<Buffers<D>>>, output: &Output) {
+    let b = own.get_or_insert_with(Default::default);
+    if b.output.is_empty() {
+        // The frames queued while the shared buffer was lent (sent to itself) sit at
+        // places in the shared buffer: place them in its own.
+        b.frames.shift(output.written);
+    }
+    b.output.extend_from_slice(output.unwritten());
+    b.written = 0;
 }
 
 /// Gives input lent to a client that is gone back to the loop.
@@ -301,5 +359,44 @@ mod tests {
         let out = lend_output(own.as_deref_mut(), &mut scratch);
         assert!(!out.own, "nothing owed: the shared buffer is lent again");
         discard_output(out, &mut scratch);
+    }
+
+    #[test]
+    fn frames_keep_their_places_when_output_moves_or_compacts() {
+        use crate::client::frames::Arena;
+        let mut arena = Arena::default();
+        let batch = arena.open();
+        let mut message = |text: &[u8]| arena.append(batch, |out| out.extend_from_slice(text)).0;
+        let (first, second) = (message(b"msg"), message(b"second"));
+        let mut scratch = Scratch::new();
+        let mut own: Option<Box<Buffers<()>>> = None;
+        // A turn on the shared buffer: a reply, then a message it sent itself.
+        let mut out = lend_output(own.as_deref_mut(), &mut scratch);
+        out.buf.extend_from_slice(b":1\r\n:2\r\n");
+        let b = own.get_or_insert_with(Default::default);
+        b.frames.push(out.buf.len(), first, &mut arena);
+        out.written = 2; // the socket took two bytes
+        return_output(&mut own, out, &mut scratch);
+        let b = own.as_deref_mut().unwrap();
+        assert_eq!(b.output, b"\r\n:2\r\n");
+        assert_eq!(
+            b.frames.places(),
+            vec![6],
+            "after the reply's unwritten bytes"
+        );
+        assert_eq!(b.owed(), 6 + 3);
+
+        // Own output compacts once much of it is written: places follow.
+        let mut own: Option<Box<Buffers<()>>> = Some(Box::default());
+        let b = own.as_deref_mut().unwrap();
+        b.output.extend_from_slice(&vec![b'x'; COMPACT_AT + 4]);
+        b.frames.push(COMPACT_AT + 4, second, &mut arena);
+        let mut out = lend_output(own.as_deref_mut(), &mut scratch);
+        assert!(out.own);
+        out.written = COMPACT_AT + 2;
+        return_output(&mut own, out, &mut scratch);
+        let b = own.as_deref_mut().unwrap();
+        assert_eq!((b.written, b.output.len()), (0, 2));
+        assert_eq!(b.frames.places(), vec![2]);
     }
 }

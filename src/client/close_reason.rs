@@ -32,11 +32,14 @@ pub enum CloseReason {
     TlsError,
     /// A TLS handshake did not complete within the timeout.
     TlsHandshakeTimeout,
+    /// All clients' buffers held more than the server-wide limit and this client held the
+    /// most (`maxmemory-clients`).
+    Evicted,
 }
 
 impl CloseReason {
     /// Every reason, in the order `INFO` lists them: counters and reports iterate this.
-    pub const ALL: [CloseReason; 12] = [
+    pub const ALL: [CloseReason; 13] = [
         CloseReason::PeerClosed,
         CloseReason::ProtocolError,
         CloseReason::Reset,
@@ -49,6 +52,7 @@ impl CloseReason {
         CloseReason::ProxyTimeout,
         CloseReason::TlsError,
         CloseReason::TlsHandshakeTimeout,
+        CloseReason::Evicted,
     ];
 
     /// This reason's place in [`CloseReason::ALL`].
@@ -71,6 +75,7 @@ impl CloseReason {
             CloseReason::ProxyTimeout => "proxy_timeout",
             CloseReason::TlsError => "tls_error",
             CloseReason::TlsHandshakeTimeout => "tls_handshake_timeout",
+            CloseReason::Evicted => "evicted",
         }
     }
 }

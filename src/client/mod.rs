@@ -34,6 +34,7 @@
 
 pub(crate) mod buffers;
 mod close_reason;
+pub(crate) mod frames;
 mod info;
 mod proxy_header;
 
@@ -45,9 +46,11 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Registry, Token};
 
 use crate::codec::Codec;
+use crate::config::OutputLimit;
 use crate::deadlines::later;
 use crate::stream::Stream;
 use buffers::{Buffers, Input, Output, Scratch};
+use frames::{Arena, FrameRef, LimitHit};
 
 pub use close_reason::CloseReason;
 pub use info::{ClientId, ClientInfo};
@@ -141,6 +144,9 @@ pub(crate) struct Client<C: Codec, S> {
     read_pending: bool,
     /// Reading is paused until the client reads enough of its responses (backpressure).
     paused: bool,
+    /// It was sent something while another client was served and is in the loop's list
+    /// of clients to write at the end of this turn (each is written once per turn).
+    pub(crate) flush_queued: bool,
 }
 
 impl<C: Codec, S: Default> Client<C, S> {
@@ -157,6 +163,7 @@ impl<C: Codec, S: Default> Client<C, S> {
             read_eof: false,
             read_pending: false,
             paused: false,
+            flush_queued: false,
         }
     }
 }
@@ -173,11 +180,35 @@ impl<C: Codec, S> Client<C, S> {
         self.buffers.as_ref().map_or(0, |b| b.input_len())
     }
 
-    /// Response bytes waiting to be written (plaintext, for a TLS client): what the
-    /// watermarks and `obuf=` count.
+    /// Response bytes waiting to be written, shared messages included (plaintext, for a
+    /// TLS client): what the watermarks and `obuf=` count.
     #[inline]
     pub(crate) fn owed(&self) -> usize {
         self.buffers.as_ref().map_or(0, |b| b.owed())
+    }
+
+    /// Bytes of memory it holds or keeps alive: its own buffers and the shared messages it
+    /// is owed (what it is ranked by when clients are evicted; `CLIENT LIST`'s `tot-mem`).
+    pub(crate) fn total_memory(&self) -> usize {
+        self.buffers.as_ref().map_or(0, |b| b.memory() + b.pinned())
+    }
+
+    /// Counts its buffer memory again; returns what it held when last counted and what
+    /// it holds now (the table keeps the sum over all clients).
+    #[inline]
+    pub(crate) fn recount_memory(&mut self) -> (usize, usize) {
+        match self.buffers.as_deref_mut() {
+            Some(b) => {
+                let now = b.memory();
+                (std::mem::replace(&mut b.accounted, now), now)
+            }
+            None => (0, 0),
+        }
+    }
+
+    /// Buffer memory as last counted in the table's sum.
+    pub(crate) fn accounted_memory(&self) -> usize {
+        self.buffers.as_ref().map_or(0, |b| b.accounted)
     }
 
     /// Whether anything waits to be written: responses, or a TLS client's records of its
@@ -408,10 +439,31 @@ impl<C: Codec, S> Client<C, S> {
     /// # Errors
     /// A failed write (reset, broken pipe); what was written before it is counted.
     #[inline]
-    pub(crate) fn write_from(&mut self, output: &mut Output, now: Instant) -> io::Result<usize> {
+    pub(crate) fn write_from(
+        &mut self,
+        output: &mut Output,
+        arena: &mut Arena,
+        now: Instant,
+    ) -> io::Result<usize> {
         let before = output.written;
-        let result = write_nonblocking(&mut self.stream, output);
-        let sent = output.written - before;
+        let (result, sent) = match self.buffers.as_deref_mut() {
+            Some(b) if !b.frames.is_empty() => {
+                match frames::write_gathered(
+                    &mut self.stream,
+                    &output.buf,
+                    &mut output.written,
+                    &mut b.frames,
+                    arena,
+                ) {
+                    Ok(sent) => (Ok(()), sent),
+                    Err(e) => (Err(e), 0),
+                }
+            }
+            _ => {
+                let result = write_nonblocking(&mut self.stream, output);
+                (result, output.written - before)
+            }
+        };
         if sent > 0 {
             self.info.bytes_out += sent as u64;
             self.info.last_active = now;
@@ -441,6 +493,44 @@ impl<C: Codec, S> Client<C, S> {
     #[inline]
     pub(crate) fn return_output(&mut self, output: Output, scratch: &mut Scratch) {
         buffers::return_output(&mut self.buffers, output, scratch);
+    }
+
+    /// Queues a shared frame after everything it is owed (it is not being served: its
+    /// own output is in its buffers). Returns the output limit it went past, if it did:
+    /// it must then be closed.
+    pub(crate) fn push_frame(
+        &mut self,
+        frame: FrameRef,
+        arena: &mut Arena,
+        limit: &OutputLimit,
+        now: Instant,
+    ) -> Option<LimitHit> {
+        let b = self.buffers.get_or_insert_with(Default::default);
+        let at = b.frame_place();
+        b.frames.push(at, frame, arena);
+        let owed = b.owed();
+        b.frames.check_limit(owed, limit, now)
+    }
+
+    /// Queues frames sent to it while it was being served, after the responses in
+    /// `output` (lent to it for the turn): after its reply, never inside it.
+    pub(crate) fn push_own_frames(
+        &mut self,
+        output: &Output,
+        frames: &mut Vec<FrameRef>,
+        arena: &mut Arena,
+    ) {
+        let b = self.buffers.get_or_insert_with(Default::default);
+        for frame in frames.drain(..) {
+            b.frames.push(output.buf.len(), frame, arena);
+        }
+    }
+
+    /// Drops the shared bytes it is owed (it is being closed: they will not be written).
+    pub(crate) fn release_frames(&mut self, arena: &mut Arena) {
+        if let Some(b) = self.buffers.as_deref_mut() {
+            b.frames.release_all(arena);
+        }
     }
 
     /// Where a response to it goes while another client is being served: after

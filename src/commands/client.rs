@@ -2,7 +2,9 @@
 //! table as Redis shows it.
 //!
 //! `CLIENT LIST` prints one line per handle in Redis's `key=value` style:
-//! `id= addr= laddr= fd= kind= name= age= idle= flags= cmds= in= out= qbuf= obuf=`, plus
+//! `id= addr= laddr= fd= kind= name= age= idle= flags= sub= psub= ssub= cmds= in= out=
+//! qbuf= obuf= tot-mem=` (flag `P`: subscribed to something; `tot-mem`: bytes its
+//! buffers hold), plus
 //! `uid= gid= pid=` for a Unix peer (from `SO_PEERCRED`), and last, where Redis 7.2 has
 //! them, `resp= lib-name= lib-ver=`. A Unix peer's `addr` and `laddr` are the socket path
 //! followed by `:0`, as Redis writes them. For a client behind a proxy that sent a PROXY
@@ -59,29 +61,29 @@ const HELP: &[&str] = &[
     "    Print this help.",
 ];
 
-/// Subcommands with their full names (for arity errors) and arities.
-const SUBCOMMANDS: &[(&str, &str, i32)] = &[
-    ("id", "client|id", 2),
-    ("info", "client|info", 2),
-    ("list", "client|list", -2),
-    ("setname", "client|setname", 3),
-    ("getname", "client|getname", 2),
-    ("setinfo", "client|setinfo", 4),
-    ("kill", "client|kill", -3),
-    ("help", "client|help", 2),
+/// Subcommands and their arities (Redis's, the command name included).
+pub(crate) const SUBCOMMANDS: &[(&str, i32)] = &[
+    ("id", 2),
+    ("info", 2),
+    ("list", -2),
+    ("setname", 3),
+    ("getname", 2),
+    ("setinfo", 4),
+    ("kill", -3),
+    ("help", 2),
 ];
 
 pub(crate) fn client(_: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
     let sub = args.get(1).unwrap_or_default();
-    let Some(&(name, full_name, arity)) = SUBCOMMANDS
+    let Some(&(name, arity)) = SUBCOMMANDS
         .iter()
-        .find(|(name, _, _)| name.as_bytes().eq_ignore_ascii_case(sub))
+        .find(|(name, _)| name.as_bytes().eq_ignore_ascii_case(sub))
     else {
         reply_unknown_subcommand("client", sub, ctx);
         return;
     };
     if !arity_ok(arity, args.len()) {
-        reply_wrong_arity(full_name, ctx);
+        reply_wrong_arity(&format!("client|{name}"), ctx);
         return;
     }
     match name {
@@ -337,6 +339,10 @@ pub(crate) fn client_line(entry: &Entry<'_>, now: Instant) -> String {
     let info = entry.info;
     let kind = info.listener().kind();
     let mut flags = String::new();
+    let subs = entry.subscriptions;
+    if subs.total() > 0 {
+        flags.push('P');
+    }
     if kind == ListenerKind::Unix {
         flags.push('U');
     }
@@ -349,7 +355,7 @@ pub(crate) fn client_line(entry: &Entry<'_>, now: Instant) -> String {
     let mut line = String::with_capacity(200);
     let _ = write!(
         line,
-        "id={} addr={} laddr={} fd={} kind={} name={} age={} idle={} flags={} cmds={} in={} out={} qbuf={} obuf={}",
+        "id={} addr={} laddr={} fd={} kind={} name={} age={} idle={} flags={} sub={} psub={} ssub={} cmds={} in={} out={} qbuf={} obuf={} tot-mem={}",
         info.id(),
         peer_addr(info),
         local_addr(info),
@@ -359,11 +365,15 @@ pub(crate) fn client_line(entry: &Entry<'_>, now: Instant) -> String {
         info.age(now).as_secs(),
         info.idle(now).as_secs(),
         flags,
+        subs.channels,
+        subs.patterns,
+        subs.shard_channels,
         info.requests(),
         info.bytes_in(),
         info.bytes_out(),
         entry.input_buffered,
         entry.output_buffered,
+        entry.memory,
     );
     if let Peer::Unix(Some(cred)) = info.peer() {
         let _ = write!(line, " uid={} gid={} pid={}", cred.uid, cred.gid, cred.pid);

@@ -6,6 +6,10 @@
 use super::{COMMANDS, Command, CommandService, Ctx, lookup, reply_unknown_subcommand};
 use crate::resp::{Args, Reply};
 
+/// Subcommands and their arities (Redis's, the command name included).
+pub(crate) const SUBCOMMANDS: &[(&str, i32)] =
+    &[("count", 2), ("list", -2), ("info", -2), ("docs", -2)];
+
 pub(crate) fn command(_: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
     let Some(sub) = args.get(1) else {
         ctx.reply(&Reply::ArrayHeader(COMMANDS.len()));

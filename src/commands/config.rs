@@ -7,7 +7,9 @@
 use super::{
     CommandService, Ctx, arity_ok, reply_help, reply_unknown_subcommand, reply_wrong_arity,
 };
+use crate::config::Config;
 use crate::listener::ListenAddr;
+use crate::pubsub::Glob;
 use crate::resp::{Args, Reply};
 
 const HELP: &[&str] = &[
@@ -18,6 +20,9 @@ const HELP: &[&str] = &[
     "    Print this help.",
 ];
 
+/// Subcommands and their arities (Redis's, the command name included).
+pub(crate) const SUBCOMMANDS: &[(&str, i32)] = &[("get", -3), ("set", -4), ("help", 2)];
+
 pub(crate) fn config(service: &mut CommandService, args: Args<'_>, ctx: &mut Ctx<'_>) {
     let sub = args.get(1).unwrap_or_default();
     if sub.eq_ignore_ascii_case(b"get") {
@@ -26,13 +31,10 @@ pub(crate) fn config(service: &mut CommandService, args: Args<'_>, ctx: &mut Ctx
             return;
         }
         let params = parameters(service, ctx);
+        let patterns: Vec<Glob> = args.iter().skip(2).map(Glob::nocase).collect();
         let matching: Vec<&(&str, Vec<u8>)> = params
             .iter()
-            .filter(|(name, _)| {
-                args.iter()
-                    .skip(2)
-                    .any(|pattern| glob_match(pattern, name.as_bytes(), true))
-            })
+            .filter(|(name, _)| patterns.iter().any(|p| p.matches(name.as_bytes())))
             .collect();
         ctx.reply(&Reply::MapHeader(matching.len()));
         for (name, value) in matching {
@@ -114,6 +116,13 @@ fn parameters(service: &CommandService, ctx: &Ctx<'_>) -> Vec<(&'static str, Vec
             "shutdown-timeout",
             config.shutdown_timeout.as_secs().to_string(),
         ),
+        ("client-output-buffer-limit", output_buffer_limit(config)),
+        (
+            "maxmemory-clients",
+            config
+                .max_client_memory
+                .map_or_else(|| "0".to_owned(), |limit| limit.to_string()),
+        ),
         ("save", String::new()),
         ("appendonly", "no".to_owned()),
         ("databases", "1".to_owned()),
@@ -128,163 +137,16 @@ fn parameters(service: &CommandService, ctx: &Ctx<'_>) -> Vec<(&'static str, Vec
     params
 }
 
-/// Redis's `stringmatchlen`: `*`, `?`, `[abc]`, `[^a-z]`, `\x`; optionally ignoring case.
-///
-/// Iterative: on a mismatch it only ever backtracks to the last `*`, so the cost is at
-/// most pattern length × text length whatever the pattern (a recursive matcher is
-/// exponential in the number of `*`, which let one request stall the loop).
-pub(crate) fn glob_match(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
-    let (mut p, mut t) = (0, 0);
-    // Where to resume after the last `*`: pattern just past it, text position it covers up to.
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        let c = text.get(t).copied().unwrap_or_default();
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p + 1, t));
-                p += 1;
-                continue;
-            }
-            Some(_) => {
-                if let Some((matched, next)) = match_one(pattern, p, c, nocase)
-                    && matched
-                {
-                    p = next;
-                    t += 1;
-                    continue;
-                }
-            }
-            None => {}
-        }
-        // Mismatch: let the last `*` swallow one more byte, or fail.
-        match star {
-            Some((after_star, covered)) => {
-                p = after_star;
-                t = covered + 1;
-                star = Some((after_star, covered + 1));
-            }
-            None => return false,
-        }
-    }
-    pattern
-        .get(p..)
-        .unwrap_or_default()
-        .iter()
-        .all(|&b| b == b'*')
-}
-
-/// Matches the single-byte pattern element at `p` (`?`, a class, an escape, or a literal)
-/// against `c`. Returns whether it matched and where the next element starts.
-fn match_one(pattern: &[u8], p: usize, c: u8, nocase: bool) -> Option<(bool, usize)> {
-    let eq = |a: u8, b: u8| {
-        if nocase {
-            a.eq_ignore_ascii_case(&b)
-        } else {
-            a == b
-        }
-    };
-    match *pattern.get(p)? {
-        b'?' => Some((true, p + 1)),
-        b'\\' if p + 1 < pattern.len() => Some((eq(*pattern.get(p + 1)?, c), p + 2)),
-        b'[' => {
-            let mut i = p + 1;
-            let negate = pattern.get(i) == Some(&b'^');
-            if negate {
-                i += 1;
-            }
-            let mut matched = false;
-            loop {
-                match (pattern.get(i), pattern.get(i + 1), pattern.get(i + 2)) {
-                    // An unterminated class ends at the pattern's end, as in Redis.
-                    (None, _, _) => break,
-                    (Some(b']'), _, _) => {
-                        i += 1;
-                        break;
-                    }
-                    (Some(b'\\'), Some(&x), _) => {
-                        matched |= eq(x, c);
-                        i += 2;
-                    }
-                    (Some(&a), Some(b'-'), Some(&z)) if z != b']' => {
-                        let (lo, hi) = if a <= z { (a, z) } else { (z, a) };
-                        matched |= (lo..=hi).contains(&c)
-                            || (nocase
-                                && (lo.to_ascii_lowercase()..=hi.to_ascii_lowercase())
-                                    .contains(&c.to_ascii_lowercase()));
-                        i += 3;
-                    }
-                    (Some(&x), _, _) => {
-                        matched |= eq(x, c);
-                        i += 1;
-                    }
-                }
-            }
-            Some((matched != negate, i))
-        }
-        literal => Some((eq(literal, c), p + 1)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn glob_follows_redis() {
-        let cases: &[(&str, &str, bool)] = &[
-            ("*", "save", true),
-            ("save", "save", true),
-            ("SAVE", "save", true),
-            ("sav?", "save", true),
-            ("sa*", "save", true),
-            ("*max*", "maxclients", true),
-            ("*max*", "port", false),
-            ("[sp]ort", "port", true),
-            ("[^sp]ort", "port", false),
-            ("[a-z]ort", "port", true),
-            ("p\\ort", "port", true),
-            ("", "port", false),
-            ("port?", "port", false),
-            ("**", "", true),
-            ("*", "", true),
-            ("?", "", false),
-            ("*ort", "port", true),
-            ("p*t", "port", true),
-            ("p*x", "port", false),
-            ("*o*t*", "port", true),
-            ("[", "p", false),
-            ("[p", "p", true),
-            ("\\", "\\", true),
-        ];
-        for (pattern, text, expected) in cases {
-            assert_eq!(
-                glob_match(pattern.as_bytes(), text.as_bytes(), true),
-                *expected,
-                "{pattern} ~ {text}"
-            );
-        }
-    }
-
-    /// A pattern that made the recursive matcher take seconds per parameter name (it is
-    /// exponential in the number of `*`: with 30 of them it would never finish).
-    #[test]
-    fn pathological_pattern_finishes() {
-        let pattern = format!("{}Z", "*?".repeat(30));
-        assert!(!glob_match(
-            pattern.as_bytes(),
-            b"client-output-high-watermark",
-            true
-        ));
-        let pattern = format!("{}k", "*?".repeat(30));
-        assert!(!glob_match(
-            pattern.as_bytes(),
-            b"client-output-high-watermark",
-            true
-        ));
-        assert!(glob_match(
-            b"*?*?*?*k",
-            b"client-output-high-watermark",
-            true
-        ));
-    }
+/// Redis's form of its three client classes' output limits (`hard soft seconds` each).
+/// muxd's only such limit is the pub/sub class's; ordinary clients are paused instead
+/// (`client-output-high-watermark`), shown as no limit, as Redis's default; muxd has no
+/// replicas, whose class keeps Redis's default.
+fn output_buffer_limit(config: &Config) -> String {
+    let pubsub = config.pubsub_output_limit;
+    format!(
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub {} {} {}",
+        pubsub.hard,
+        pubsub.soft,
+        pubsub.soft_time.as_secs()
+    )
 }

@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use super::{CommandService, Ctx};
 use crate::client::CloseReason;
 use crate::listener::ListenAddr;
+use crate::pubsub::Kind;
 use crate::resp::{Args, Reply};
 
 const SECTIONS: &[&str] = &["server", "clients", "memory", "stats", "replication"];
@@ -105,8 +106,9 @@ fn write_section(section: &str, service: &CommandService, ctx: &Ctx<'_>, out: &m
         ),
         "memory" => write!(
             out,
-            "# Memory\r\nused_memory_rss:{}\r\n",
-            resident_memory().unwrap_or(0)
+            "# Memory\r\nused_memory_rss:{}\r\nmem_clients_normal:{}\r\n",
+            resident_memory().unwrap_or(0),
+            ctx.clients().memory(),
         ),
         _ => {
             let _ = write!(
@@ -122,6 +124,16 @@ fn write_section(section: &str, service: &CommandService, ctx: &Ctx<'_>, out: &m
                 stats.output_paused_clients,
                 stats.limit_disconnections,
                 stats.turns_yielded,
+            );
+            let topics = ctx.topics();
+            let _ = write!(
+                out,
+                "pubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nevicted_clients:{}\r\n",
+                topics.len(Kind::Channel),
+                topics.len(Kind::Pattern),
+                topics.len(Kind::ShardChannel),
+                stats.client_output_buffer_limit_disconnections,
+                stats.evicted_clients,
             );
             for reason in CloseReason::ALL {
                 let _ = write!(out, "closed_{}:{}\r\n", reason, stats.closed(reason));

@@ -13,6 +13,7 @@ mod hello;
 mod info;
 mod multi;
 mod ping;
+mod pubsub;
 mod quit;
 mod reset;
 mod select;
@@ -37,7 +38,7 @@ pub(crate) struct Command {
     /// least `n`.
     pub(crate) arity: i32,
     pub(crate) run: fn(&mut CommandService, Args<'_>, &mut Ctx<'_>),
-    /// [`NO_AUTH`], [`NOT_QUEUED`], as Redis's command flags have them.
+    /// [`NO_AUTH`], [`NOT_QUEUED`], [`PUBSUB_OK`], as Redis's command flags have them.
     pub(crate) flags: u8,
 }
 
@@ -50,8 +51,13 @@ impl Command {
         run: fn(&mut CommandService, Args<'_>, &mut Ctx<'_>),
         flags: u8,
     ) -> Command {
-        let Some(key) = name_key(name.as_bytes()) else {
-            panic!("a command name is longer than MAX_NAME");
+        assert!(
+            name.len() <= MAX_NAME,
+            "a command name is longer than MAX_NAME"
+        );
+        let key = match name_key(name.as_bytes()) {
+            Some(key) => key,
+            None => LONG_NAME,
         };
         assert!(
             is_lower_word(name.as_bytes()),
@@ -72,14 +78,17 @@ pub(crate) const NO_AUTH: u8 = 1;
 /// Runs at once inside `MULTI` instead of being queued (`MULTI`, `EXEC`, `DISCARD`,
 /// `WATCH`, `QUIT`, `RESET`, as Redis's `processCommand` has them).
 pub(crate) const NOT_QUEUED: u8 = 2;
+/// May run in Redis's RESP2 subscribed mode (the subscription commands, `PING`, `QUIT`,
+/// `RESET`, as Redis's `processCommand` has them).
+pub(crate) const PUBSUB_OK: u8 = 4;
 
 /// Every command the daemon knows, most frequent first.
 pub(crate) const COMMANDS: &[Command] = &[
-    Command::new("ping", -1, ping::ping, 0),
+    Command::new("ping", -1, ping::ping, PUBSUB_OK),
     Command::new("echo", 2, ping::echo, 0),
     Command::new("add", -2, sum::add, 0),
     Command::new("sum", 1, sum::sum, 0),
-    Command::new("quit", -1, quit::quit, NO_AUTH | NOT_QUEUED),
+    Command::new("quit", -1, quit::quit, NO_AUTH | NOT_QUEUED | PUBSUB_OK),
     Command::new("client", -2, client::client, 0),
     Command::new("info", -1, info::info, 0),
     Command::new("config", -2, config::config, 0),
@@ -87,22 +96,36 @@ pub(crate) const COMMANDS: &[Command] = &[
     Command::new("select", 2, select::select, 0),
     Command::new("hello", -1, hello::hello, NO_AUTH),
     Command::new("auth", -2, auth::auth, NO_AUTH),
-    Command::new("reset", 1, reset::reset, NO_AUTH | NOT_QUEUED),
+    Command::new("reset", 1, reset::reset, NO_AUTH | NOT_QUEUED | PUBSUB_OK),
     Command::new("multi", 1, multi::multi, NOT_QUEUED),
     Command::new("exec", 1, multi::exec, NOT_QUEUED),
     Command::new("discard", 1, multi::discard, NOT_QUEUED),
     Command::new("watch", -2, multi::watch, NOT_QUEUED),
     Command::new("unwatch", 1, multi::unwatch, 0),
+    Command::new("publish", 3, pubsub::publish, 0),
+    Command::new("subscribe", -2, pubsub::subscribe, PUBSUB_OK),
+    Command::new("unsubscribe", -1, pubsub::unsubscribe, PUBSUB_OK),
+    Command::new("psubscribe", -2, pubsub::psubscribe, PUBSUB_OK),
+    Command::new("punsubscribe", -1, pubsub::punsubscribe, PUBSUB_OK),
+    Command::new("spublish", 3, pubsub::spublish, 0),
+    Command::new("ssubscribe", -2, pubsub::ssubscribe, PUBSUB_OK),
+    Command::new("sunsubscribe", -1, pubsub::sunsubscribe, PUBSUB_OK),
+    Command::new("pubsub", -2, pubsub::pubsub, 0),
 ];
 
 /// The longest command name.
-const MAX_NAME: usize = 7;
+const MAX_NAME: usize = 15;
+/// The longest name [`name_key`] packs: longer ones are found by comparing bytes.
+const SHORT_NAME: usize = 7;
+/// The key of a command whose name is longer than [`SHORT_NAME`]: no name packs to it
+/// (a packed name's top byte is its length).
+const LONG_NAME: u64 = u64::MAX;
 
-/// A name of at most [`MAX_NAME`] bytes, each byte with its `0x20` bit set, and its
+/// A name of at most [`SHORT_NAME`] bytes, each byte with its `0x20` bit set, and its
 /// length, packed in one integer. Command names are lower-case letters only, and setting
 /// that bit maps a byte to a lower-case letter only from that letter or its upper case, so
 /// a request's name has a command's key exactly when it is that name, ignoring ASCII case.
-/// `None` for a longer name (no command has one).
+/// `None` for a longer name.
 ///
 /// Once per request: a name of 4 to 7 bytes is read as two overlapping 4-byte words (the
 /// bytes they share are the same, so or-ing them is harmless), a shorter one byte by byte.
@@ -110,7 +133,7 @@ const MAX_NAME: usize = 7;
 const fn name_key(name: &[u8]) -> Option<u64> {
     let len = name.len();
     let bytes = match (name.first_chunk::<4>(), name.last_chunk::<4>()) {
-        (Some(first), Some(last)) if len <= MAX_NAME => {
+        (Some(first), Some(last)) if len <= SHORT_NAME => {
             u32::from_le_bytes(*first) as u64
                 | (u32::from_le_bytes(*last) as u64) << (8 * (len - 4))
         }
@@ -123,7 +146,7 @@ const fn name_key(name: &[u8]) -> Option<u64> {
         },
     };
     // 0x20 in each of the name's `len` bytes.
-    let case_bits = 0x0020_2020_2020_2020 >> (8 * (MAX_NAME - len));
+    let case_bits = 0x0020_2020_2020_2020 >> (8 * (SHORT_NAME - len));
     Some(bytes | case_bits | (len as u64) << 56)
 }
 
@@ -187,8 +210,8 @@ impl CommandService {
 impl Service<RespCodec> for CommandService {
     type ClientState = ClientState;
 
-    /// Redis's order: unknown command, then arity, then authentication; then, inside
-    /// `MULTI`, queued rather than run.
+    /// Redis's order: unknown command, then arity, then authentication, then the RESP2
+    /// subscribed mode; then, inside `MULTI`, queued rather than run.
     #[inline]
     fn on_request(&mut self, request: Args<'_>, ctx: &mut Ctx<'_>) {
         let Some(command) = lookup(request.command()) else {
@@ -201,6 +224,12 @@ impl Service<RespCodec> for CommandService {
         }
         if ctx.session().auth_required && command.flags & NO_AUTH == 0 {
             multi::refuse(self, Some(command), NOAUTH, ctx);
+            return;
+        }
+        if command.flags & PUBSUB_OK == 0
+            && let Some(refusal) = pubsub::refusal_when_subscribed(command.name, &request, ctx)
+        {
+            multi::refuse(self, Some(command), &refusal, ctx);
             return;
         }
         if command.flags & NOT_QUEUED == 0
@@ -242,8 +271,20 @@ const NOAUTH: &str = "NOAUTH Authentication required.";
 
 #[inline]
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Command> {
-    let key = name_key(name)?;
-    COMMANDS.iter().find(|c| c.key == key)
+    match name_key(name) {
+        Some(key) => COMMANDS.iter().find(|c| c.key == key),
+        None => lookup_long(name),
+    }
+}
+
+/// A command with a name longer than [`SHORT_NAME`] (`SUBSCRIBE`, ...), byte by byte.
+#[cold]
+fn lookup_long(name: &[u8]) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| {
+        c.key == LONG_NAME
+            && c.name.len() == name.len()
+            && c.name.as_bytes().eq_ignore_ascii_case(name)
+    })
 }
 
 pub(crate) fn arity_ok(arity: i32, argc: usize) -> bool {
@@ -348,6 +389,29 @@ mod tests {
                 lookup(c.name.to_ascii_uppercase().as_bytes()).map(|f| f.name),
                 Some(c.name)
             );
+        }
+    }
+
+    /// Changing any one byte of a command's name to anything but its other case finds
+    /// nothing (the packed comparison is exact, for short and long names alike).
+    #[test]
+    fn lookup_matches_exactly_one_byte_changed() {
+        for c in COMMANDS {
+            let name = c.name.as_bytes();
+            for at in 0..name.len() {
+                for b in 0..=255u8 {
+                    let mut changed = name.to_vec();
+                    changed[at] = b;
+                    let found = lookup(&changed).map(|c| c.name);
+                    if b.eq_ignore_ascii_case(&name[at]) {
+                        assert_eq!(found, Some(c.name));
+                    } else {
+                        assert_ne!(found, Some(c.name), "{changed:?}");
+                    }
+                }
+            }
+            assert!(lookup(&[name, b"\0"].concat()).is_none());
+            assert!(lookup(&name[..name.len() - 1]).is_none_or(|o| o.name != c.name));
         }
     }
 

@@ -14,6 +14,7 @@ use std::time::Instant;
 use log::{debug, error};
 use mio::event::Event;
 
+use super::serve::own_messages;
 use super::{EventLoop, LOG_TARGET};
 use crate::client::CloseReason;
 use crate::codec::Codec;
@@ -73,6 +74,12 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let mut ctx = Context::new(&mut self.core, key, &mut output.buf, session);
         let service = &mut self.service;
         let panicked = panic::catch_unwind(AssertUnwindSafe(|| f(service, &mut ctx))).is_err();
+        if !self.core.effects.to_self.is_empty() {
+            let core = &mut self.core;
+            let to_self = &mut core.effects.to_self;
+            let arena = &mut core.pubsub.arena;
+            own_messages(&mut core.clients, key, &output, to_self, arena, panicked);
+        }
         if panicked {
             output.buf.truncate(mark);
             self.core.effects.close_current = Some(CloseReason::ServicePanic);

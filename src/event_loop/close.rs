@@ -57,6 +57,9 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             self.close_now(key, reason);
             return;
         }
+        // Nothing can be written to it any more: it no longer counts as a subscriber.
+        let pubsub = &mut self.core.pubsub;
+        pubsub.registry.remove_client(key, &mut pubsub.arena);
         let mut until = now + LINGER;
         if let Some(stop) = self.shutdown_deadline {
             until = until.min(stop);
@@ -89,6 +92,11 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         let Some(mut client) = self.core.clients.remove(key) else {
             return;
         };
+        // Before the slot can be taken again: nothing of it stays subscribed, and the
+        // messages it was owed no longer hold their batches.
+        let pubsub = &mut self.core.pubsub;
+        pubsub.registry.remove_client(key, &mut pubsub.arena);
+        client.release_frames(&mut pubsub.arena);
         self.deadlines.remove_owner(key);
         self.core.timers.remove_owner(key);
         // A TLS session still working ends with a close_notify, as far as the socket takes

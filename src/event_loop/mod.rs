@@ -7,6 +7,7 @@
 //! - [`serve`]: a client's bytes are read, decoded, and handed to the service;
 //! - [`output`]: what a client is owed is written, its `WRITABLE` interest kept in step;
 //! - [`close`]: end of stream, lingering, closing and shutdown;
+//! - [`memory`]: all clients' buffer memory held under `maxmemory-clients`;
 //! - [`proxy`]: with the PROXY protocol on, a connection's header before it is served;
 //! - [`timers`]: the loop's deadlines (idle timeout, lingering, accept retries, the stop's
 //!   deadline, the PROXY header's, a TLS handshake's, the lifecycle's heartbeat), whose
@@ -15,9 +16,10 @@
 //! A turn: wait (at most until the nearest deadline), then for each event: a master
 //! socket's token accepts; a client's token writes what it is owed if writable and
 //! serves it if readable; the waker or a signal begins a graceful stop. Then the deferred
-//! work: what services asked for (close another client, write to another client, stop),
-//! clients whose turn ended at a budget with input left, accepts left over, and the
-//! deadlines that have come. The client handle decides what an event means for it
+//! work: what services asked for (close another client, stop), clients whose turn ended
+//! at a budget with input left, accepts left over, the deadlines that have come, then
+//! every client sent something by another (a published message, `send_to`), written
+//! once with all it got this turn, and the clients' memory checked. The client handle decides what an event means for it
 //! ([`Client`](crate::client::Client)'s transitions); the loop carries it out. Nothing a
 //! client does can end the loop.
 
@@ -32,7 +34,7 @@ use mio::{Events, Interest, Poll, Registry, Waker};
 use crate::client::CloseReason;
 use crate::client::buffers::Scratch;
 use crate::codec::Codec;
-use crate::config::{Config, ServerInfo};
+use crate::config::{ClientMemoryLimit, Config, ServerInfo};
 use crate::error::Error;
 use crate::lifecycle::Lifecycle;
 use crate::service::core::Core;
@@ -43,6 +45,7 @@ use crate::tokens::{self, Owner};
 mod accept;
 mod callbacks;
 mod close;
+mod memory;
 mod output;
 mod proxy;
 mod serve;
@@ -96,11 +99,15 @@ impl<C: Codec, S: Service<C>> Bound<C, S> {
             None
         };
         let max_clients = config.effective_max_clients();
+        let max_client_memory = config
+            .max_client_memory
+            .map_or(usize::MAX, ClientMemoryLimit::bytes);
         let info = ServerInfo {
             started: Instant::now(),
             listeners: listeners.iter().filter_map(ListenerSlot::info).collect(),
             config,
             max_clients,
+            max_client_memory,
         };
         let bound = Bound {
             poll,
@@ -195,8 +202,18 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// Runs until stopped; returns the service.
     fn run(mut self) -> Result<S, Error> {
         info!(
-            "serving max_clients={} timeout={}",
+            "serving max_clients={} maxmemory_clients={} maxmemory_clients_bytes={} timeout={}",
             self.core.info.max_clients,
+            self.core
+                .info
+                .config
+                .max_client_memory
+                .map_or_else(|| "0".to_owned(), |limit| limit.to_string()),
+            self.core
+                .info
+                .config
+                .max_client_memory
+                .map_or(0, ClientMemoryLimit::bytes),
             self.core
                 .info
                 .config
@@ -258,7 +275,11 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
     /// nearest deadline, the loop's or the service's (mio rounds up to its resolution, so
     /// the wake-up is never early).
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.ready.is_empty() || self.inbox_due || self.listeners.iter().any(|l| l.pending) {
+        if !self.ready.is_empty()
+            || self.inbox_due
+            || !self.core.effects.flush.is_empty()
+            || self.listeners.iter().any(|l| l.pending)
+        {
             return Some(Duration::ZERO);
         }
         let next = match (self.next_deadline(), self.core.timers.next_deadline()) {
@@ -289,22 +310,18 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         }
     }
 
-    /// Carries out what the service asked for while its code ran: close other clients,
-    /// write what other clients were sent, stop. Closing a client runs the service's
-    /// `on_disconnect`, which may ask for more: that is carried out too.
+    /// Carries out what the service asked for while its code ran: close other clients
+    /// (killed, or past their output limit), stop. Closing a client runs the service's
+    /// `on_disconnect`, which may ask for more: that is carried out too. What other
+    /// clients were sent is written at the end of the loop's turn
+    /// ([`flush_queued`](Self::flush_queued)).
     fn apply_effects(&mut self, now: Instant) {
         let mut i = 0;
-        while let Some(&key) = self.core.effects.kill.get(i) {
+        while let Some(&(key, reason)) = self.core.effects.kill.get(i) {
             i += 1;
-            self.close_now(key, CloseReason::Killed);
+            self.close_now(key, reason);
         }
         self.core.effects.kill.clear();
-        let mut i = 0;
-        while let Some(&key) = self.core.effects.flush.get(i) {
-            i += 1;
-            self.flush(key, now);
-        }
-        self.core.effects.flush.clear();
         if self.core.effects.stop {
             self.core.effects.stop = false;
             if self.shutdown_deadline.is_none() {
@@ -341,5 +358,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         self.fire_service_timers(now);
         // What `on_disconnect` asked for when the loop closed clients on its own.
         self.apply_effects(now);
+        self.flush_queued(now);
+        self.enforce_client_memory();
     }
 }

@@ -6,6 +6,7 @@
 //! down to the low watermark, a paused client reads again; written out, a closing client
 //! lingers or closes.
 
+use std::mem;
 use std::time::Instant;
 
 use log::{debug, warn};
@@ -26,7 +27,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             buffers::discard_output(output, &mut self.scratch);
             return;
         };
-        let written = client.write_from(&mut output, now);
+        let written = client.write_from(&mut output, &mut self.core.pubsub.arena, now);
         client.return_output(output, &mut self.scratch);
         let id = client.info.id;
         let sent = match written {
@@ -37,6 +38,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 return;
             }
         };
+        self.core.clients.account(key);
         self.core.stats.total_net_output_bytes += sent as u64;
         let Some(client) = self.core.clients.get_mut(key) else {
             return;
@@ -61,6 +63,36 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
         if resumed {
             debug!(target: LOG_TARGET, "output drained, resuming reads client={id}");
             self.ready.push(key);
+        }
+    }
+
+    /// Gives a client its output back without writing it (it will be, later this turn).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn keep_output(&mut self, key: usize, output: Output) {
+        match self.core.clients.get_mut(key) {
+            Some(client) => client.return_output(output, &mut self.scratch),
+            None => buffers::discard_output(output, &mut self.scratch),
+        }
+    }
+
+    /// Writes, once each, the clients that were sent something while others were served
+    /// (published messages, `send_to`): at the end of the loop's turn, so that a
+    /// subscriber sent many messages in one turn gets them in one `writev`.
+    pub(super) fn flush_queued(&mut self, now: Instant) {
+        if self.core.effects.flush.is_empty() {
+            return;
+        }
+        let mut flush = mem::take(&mut self.core.effects.flush);
+        for &key in &flush {
+            if let Some(client) = self.core.clients.get_mut(key) {
+                client.flush_queued = false;
+                self.flush(key, now);
+            }
+        }
+        flush.clear();
+        if self.core.effects.flush.is_empty() {
+            self.core.effects.flush = flush;
         }
     }
 

@@ -20,7 +20,9 @@ use mio::event::Event;
 
 use super::{EventLoop, LOG_TARGET};
 use crate::client::buffers::{self, Input, Output};
+use crate::client::frames::{Arena, FrameRef};
 use crate::client::{ClientId, CloseReason, OnReadable};
+use crate::client_table::ClientTable;
 use crate::codec::{Codec, Decoded};
 use crate::service::{Context, Service};
 use crate::stream::TlsStream;
@@ -182,6 +184,7 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
 
     /// Gives the buffers back, writes the responses, carries out the service's effects,
     /// and acts on how the turn ended.
+    #[inline(always)]
     fn end_turn(&mut self, turn: Turn<C>, end: TurnEnd) {
         let Turn {
             key,
@@ -190,11 +193,23 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
             now,
             ..
         } = turn;
-        match self.core.clients.get_mut(key) {
-            Some(client) => client.return_input(input, &mut self.scratch),
-            None => buffers::discard_input(input, &mut self.scratch),
+        let write_later = match self.core.clients.get_mut(key) {
+            Some(client) => {
+                client.return_input(input, &mut self.scratch);
+                client.flush_queued
+            }
+            None => {
+                buffers::discard_input(input, &mut self.scratch);
+                false
+            }
+        };
+        if write_later {
+            // Sent something by another client this turn: it is written once, with all
+            // of it, at the end of the loop's turn.
+            self.keep_output(key, output);
+        } else {
+            self.write_output(key, output, now);
         }
-        self.write_output(key, output, now);
         self.apply_effects(now);
         match end {
             TurnEnd::Drained | TurnEnd::Stopped => {}
@@ -224,6 +239,8 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 self.close_now(key, reason);
             }
         }
+        // What it read (a large request arriving) or was sent counts at once.
+        self.enforce_client_memory();
     }
 
     /// Decodes and handles the complete requests in the turn's input, up to the turn's
@@ -263,6 +280,19 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                         }))
                         .is_err();
                         turn.session = ctx.session();
+                        if !self.core.effects.to_self.is_empty() {
+                            let core = &mut self.core;
+                            let to_self = &mut core.effects.to_self;
+                            let arena = &mut core.pubsub.arena;
+                            own_messages(
+                                &mut core.clients,
+                                key,
+                                &turn.output,
+                                to_self,
+                                arena,
+                                panicked,
+                            );
+                        }
                         Step::Handled {
                             used,
                             mark,
@@ -356,5 +386,21 @@ impl<C: Codec, S: Service<C>> EventLoop<C, S> {
                 client.info.id
             );
         }
+    }
+}
+
+/// Queues the messages a client published to itself while being served, after its
+/// replies so far (dropped if the service panicked: the client is closing).
+pub(super) fn own_messages<C: Codec, S>(
+    clients: &mut ClientTable<C, S>,
+    key: usize,
+    output: &Output,
+    to_self: &mut Vec<FrameRef>,
+    arena: &mut Arena,
+    panicked: bool,
+) {
+    match clients.get_mut(key) {
+        Some(client) if !panicked => client.push_own_frames(output, to_self, arena),
+        _ => to_self.clear(),
     }
 }

@@ -139,6 +139,16 @@ impl Codec for RespCodec {
         response.encode(session.protocol, out);
     }
 
+    /// Only the protocol version changes how a reply is encoded: a published message is
+    /// encoded once for RESP2 receivers and once for RESP3 ones, authenticated or not.
+    #[inline]
+    fn encoding(session: RespSession) -> RespSession {
+        RespSession {
+            protocol: session.protocol,
+            ..RespSession::default()
+        }
+    }
+
     fn encode_error(_: RespSession, message: &dyn fmt::Display, out: &mut Vec<u8>) {
         reply::encode_error_message(message, out);
     }

@@ -110,7 +110,8 @@ impl<'a, C: Codec, S: Service<C>> Context<'a, C, S> {
         self.server.core.effects.close_current = Some(CloseReason::Quit);
     }
 
-    fn key(&self) -> usize {
+    /// This client's slab key.
+    pub(super) fn key(&self) -> usize {
         match &self.server.current {
             Some(current) => current.key,
             None => unreachable!("a client's context has a client"),

@@ -12,10 +12,12 @@ use mio::Registry;
 use super::sources::Sources;
 use super::{Context, ServerContext, ServerHandle, Service};
 use crate::client::CloseReason;
+use crate::client::frames::FrameRef;
 use crate::client_table::ClientTable;
 use crate::codec::Codec;
 use crate::config::ServerInfo;
 use crate::deadlines::Deadlines;
+use crate::pubsub::PubSub;
 use crate::stats::Stats;
 
 /// What the service's contexts reach.
@@ -25,6 +27,8 @@ pub(crate) struct Core<C: Codec, S: Service<C>> {
     pub(crate) timers: Deadlines<Task<C, S>>,
     /// What the service asked for while the loop was in its code.
     pub(crate) effects: Effects,
+    /// Topics and their subscribers.
+    pub(crate) pubsub: PubSub<C::Session>,
     pub(crate) info: ServerInfo,
     pub(crate) stats: Stats,
     /// When the loop woke up for the current batch of events.
@@ -46,6 +50,7 @@ impl<C: Codec, S: Service<C>> Core<C, S> {
             clients: ClientTable::new(),
             timers: Deadlines::default(),
             effects: Effects::default(),
+            pubsub: PubSub::default(),
             info,
             stats: Stats::default(),
             now: Instant::now(),
@@ -63,10 +68,13 @@ pub(crate) struct Effects {
     pub(crate) close_current: Option<CloseReason>,
     /// Stop the server (graceful shutdown).
     pub(crate) stop: bool,
-    /// Other clients to close now (slab keys).
-    pub(crate) kill: Vec<usize>,
-    /// Other clients that were sent a response and need a write (slab keys).
+    /// Other clients to close now (slab keys), and why.
+    pub(crate) kill: Vec<(usize, CloseReason)>,
+    /// Other clients that were sent something, to write at the end of the loop's turn,
+    /// once each (slab keys; each is marked `flush_queued` while listed).
     pub(crate) flush: Vec<usize>,
+    /// Messages the client being served published to itself: queued after its reply.
+    pub(crate) to_self: Vec<FrameRef>,
 }
 
 /// Server-wide code run once.

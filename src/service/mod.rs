@@ -4,7 +4,8 @@
 //! [`Context`] for the client it came from, and writes whatever the service replied, in
 //! request order. Through the context a service reads the client's info and its own
 //! per-client state, looks at the table of clients, replies, sends to other clients,
-//! arms timers, and asks for effects the loop carries out as soon as its code returns:
+//! subscribes its client to topics and publishes to them, arms timers, and asks for
+//! effects the loop carries out as soon as its code returns:
 //! close this client after its reply, close another client, stop the server.
 //!
 //! Code that runs for no client in particular (a server-wide timer, the start and
@@ -17,11 +18,14 @@
 //!   and the loop's waker);
 //! - `sources.rs`: the service's own event sources ([`SourceId`]), registered with the
 //!   loop's poller;
+//! - `pubsub.rs`: subscribing a client to topics, publishing to them
+//!   ([`crate::pubsub`]);
 //! - `core.rs`: the part of the loop both contexts reach, lent to them by the loop.
 
 mod context;
 pub(crate) mod core;
 pub(crate) mod handle;
+mod pubsub;
 mod server_context;
 pub(crate) mod sources;
 

@@ -57,7 +57,8 @@ impl<'a, C: Codec, S: Service<C>> ServerContext<'a, C, S> {
 
     /// The connected clients.
     pub fn clients(&self) -> Clients<'_, C, S::ClientState> {
-        Clients::new(&self.core.clients)
+        let pubsub = &self.core.pubsub;
+        Clients::new(&self.core.clients, &pubsub.registry, pubsub.arena.memory())
     }
 
     /// The service's state for the client with `id`, if it is connected.
@@ -97,10 +98,8 @@ impl<'a, C: Codec, S: Service<C>> ServerContext<'a, C, S> {
             .clients
             .get_mut(key)
             .filter(|c| c.is_open() && c.owed() <= high_watermark)?;
-        if client.owed() == 0 {
-            // Owing something already, it is listed to be written this turn, or waits for
-            // its socket to take more (with `WRITABLE` interest): listing it again would
-            // only grow the list with every send.
+        if !client.flush_queued {
+            client.flush_queued = true;
             self.core.effects.flush.push(key);
         }
         Some(Responder::new(client.session, client.queued_output()))
@@ -123,12 +122,12 @@ impl<'a, C: Codec, S: Service<C>> ServerContext<'a, C, S> {
             effects.close_current = Some(CloseReason::Killed);
             return true;
         }
-        if effects.kill.contains(&key) {
+        if effects.kill.iter().any(|&(k, _)| k == key) {
             return false;
         }
         if let Some(client) = self.core.clients.get_mut(key) {
             client.begin_close(CloseReason::Killed);
-            effects.kill.push(key);
+            effects.kill.push((key, CloseReason::Killed));
         }
         true
     }

@@ -181,6 +181,16 @@ impl Write for Stream {
         }
     }
 
+    /// One `writev`: the loop gathers a client's own bytes and shared frames into one call.
+    #[inline]
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+            Stream::Tls(s) => s.write_vectored(bufs),
+        }
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.send_pending()
     }

@@ -7,7 +7,8 @@
 //! and `-3`), each a script in `tests/clients/`, and redis-rs (RESP2 and RESP3), run here.
 //! Every row connects over TCP and then over the Unix socket, and checks PING, ECHO of a
 //! binary payload, ADD/SUM through the client's generic command call, CLIENT SETNAME then
-//! CLIENT LIST, a pipeline of 1,000; the password rows start the server with
+//! CLIENT LIST, a pipeline of 1,000, and (redis-py, node-redis, ioredis) the library's
+//! pub/sub API; the password rows start the server with
 //! `--requirepass`, connect through the client's own password option, and require a wrong
 //! password to fail as that client's authentication error.
 //!

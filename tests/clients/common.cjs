@@ -116,6 +116,40 @@ function parseClientList(text) {
     .map((line) => Object.fromEntries(line.trim().split(' ').map((kv) => kv.split(/=(.*)/s).slice(0, 2))));
 }
 
+/**
+ * Collects the messages a subscriber's callbacks hand it, as [kind, channel, message]
+ * (and the pattern for pmessage); `waitFor(n)` resolves once n have come, or fails the
+ * step after 5 s.
+ */
+function messages() {
+  const got = [];
+  let wake = () => {};
+  return {
+    got,
+    push(entry) {
+      got.push(entry);
+      wake();
+    },
+    waitFor(n) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Mismatch(`${got.length} of ${n} messages after 5 s: ${show(got)}`)), 5000);
+        wake = () => {
+          if (got.length >= n) {
+            clearTimeout(timer);
+            resolve(got.splice(0, n).sort());
+          }
+        };
+        wake();
+      });
+    },
+  };
+}
+
+/** Checks that two lists of [kind, channel, message...] are the same. */
+function checkMessages(what, got, want) {
+  check(what, JSON.stringify(got), JSON.stringify(want));
+}
+
 /** Fails the row at the step under way (for errors reported outside a promise). */
 function failStep(message) {
   fail(`${step}: ${message}`);
@@ -154,6 +188,8 @@ module.exports = {
   adder,
   check,
   checkAdder,
+  checkMessages,
+  messages,
   fail,
   failStep,
   parseArgs,

@@ -6,7 +6,8 @@
 // to RESP2 when the server has no HELLO), then checks PING, ECHO of a binary payload,
 // ADD/SUM through call(), CLIENT SETNAME then CLIENT LIST (name, and resp= equal to the
 // protocol ioredis asked for), a pipeline and a transaction (multi) of 1,000 commands with
-// every reply checked. With --password the server requires it: the row connects with the
+// every reply checked, and pub/sub: subscribe and psubscribe with their counts, the
+// message and pmessage events, PING while subscribed, unsubscribing. With --password the server requires it: the row connects with the
 // `password` option, and a wrong one must surface as a ReplyError saying WRONGPASS.
 // --server redis swaps ADD/SUM for stand-ins a real redis-server has (see common.cjs).
 'use strict';
@@ -61,6 +62,33 @@ async function row() {
   client.disconnect();
 }
 
+async function pubsub() {
+  c.setStep('pub/sub: connect');
+  const sub = new Redis(options(args.password));
+  sub.on('error', (e) => c.failStep(`error event ${e.constructor.name}: ${e.message}`));
+  const publisher = new Redis(options(args.password));
+  publisher.on('error', (e) => c.failStep(`error event ${e.constructor.name}: ${e.message}`));
+  const channel = `matrix:${process.pid}:news`;
+  const pattern = `matrix:${process.pid}:n*`;
+  const inbox = c.messages();
+  sub.on('message', (ch, message) => inbox.push(['message', ch, message]));
+  sub.on('pmessage', (pat, ch, message) => inbox.push(['pmessage', pat, ch, message]));
+  c.setStep('SUBSCRIBE, PSUBSCRIBE');
+  c.check('SUBSCRIBE count', await sub.subscribe(channel), 1);
+  c.check('PSUBSCRIBE count', await sub.psubscribe(pattern), 2);
+  c.setStep('PUBLISH');
+  c.check('PUBLISH receivers', await publisher.publish(channel, 'hello'), 2);
+  c.checkMessages('messages', await inbox.waitFor(2), [['message', channel, 'hello'], ['pmessage', pattern, channel, 'hello']]);
+  c.setStep('PING while subscribed');
+  await sub.ping();
+  c.setStep('UNSUBSCRIBE, PUNSUBSCRIBE');
+  c.check('UNSUBSCRIBE count', await sub.unsubscribe(channel), 1);
+  c.check('PUNSUBSCRIBE count', await sub.punsubscribe(pattern), 0);
+  c.check('PUBLISH after unsubscribing', await publisher.publish(channel, 'nobody'), 0);
+  sub.disconnect();
+  publisher.disconnect();
+}
+
 async function wrongPassword() {
   c.setStep('wrong password');
   const client = new Redis(options(`${args.password}-wrong`));
@@ -81,5 +109,6 @@ async function wrongPassword() {
 
 c.runRow(`ioredis ${version} ${args.target}${args.password === undefined ? '' : ' with password'}`, async () => {
   await row();
+  await pubsub();
   if (args.password !== undefined) await wrongPassword();
 });

@@ -5,7 +5,9 @@
 // Connects with node-redis's defaults (RESP3: it sends HELLO 3), then checks PING, ECHO of
 // a binary payload, ADD/SUM through sendCommand, CLIENT SETNAME then CLIENT LIST (name and
 // resp= shown), a pipeline (execAsPipeline) and a transaction (exec) of 1,000 commands
-// with every reply checked. With --password the server requires it: the row connects with
+// with every reply checked, and pub/sub in its default RESP3: subscribe and pSubscribe,
+// the messages, PING on the subscribed connection (RESP3 has no subscribed mode),
+// unsubscribing. With --password the server requires it: the row connects with
 // the `password` option, and a wrong one must surface as an ErrorReply saying WRONGPASS.
 // --server redis swaps ADD/SUM for stand-ins a real redis-server has (see common.cjs).
 'use strict';
@@ -66,6 +68,35 @@ async function row() {
   client.destroy();
 }
 
+async function pubsub() {
+  c.setStep('pub/sub: connect');
+  const client = createClient(options(args.password));
+  client.on('error', (e) => c.failStep(`error event ${e.constructor.name}: ${e.message}`));
+  await client.connect();
+  const publisher = client.duplicate();
+  publisher.on('error', (e) => c.failStep(`error event ${e.constructor.name}: ${e.message}`));
+  await publisher.connect();
+  const channel = `matrix:${process.pid}:news`;
+  const pattern = `matrix:${process.pid}:n*`;
+  const inbox = c.messages();
+  c.setStep('SUBSCRIBE, PSUBSCRIBE');
+  await client.subscribe(channel, (message, ch) => inbox.push(['message', ch, message]));
+  await client.pSubscribe(pattern, (message, ch) => inbox.push(['pmessage', ch, message]));
+  c.setStep('PUBLISH');
+  c.check('PUBLISH receivers', await publisher.publish(channel, 'hello'), 2);
+  c.checkMessages('messages', await inbox.waitFor(2), [['message', channel, 'hello'], ['pmessage', channel, 'hello']]);
+  c.setStep('PING on the subscribed connection');
+  c.check('PING', await client.ping(), 'PONG');
+  c.setStep('UNSUBSCRIBE, PUNSUBSCRIBE');
+  await client.unsubscribe(channel);
+  c.check('PUBLISH receivers', await publisher.publish(channel, 'pattern only'), 1);
+  c.checkMessages('messages', await inbox.waitFor(1), [['pmessage', channel, 'pattern only']]);
+  await client.pUnsubscribe(pattern);
+  c.check('PUBLISH after unsubscribing', await publisher.publish(channel, 'nobody'), 0);
+  client.destroy();
+  publisher.destroy();
+}
+
 async function wrongPassword() {
   c.setStep('wrong password');
   const client = createClient(options(`${args.password}-wrong`));
@@ -90,5 +121,6 @@ async function wrongPassword() {
 
 c.runRow(`node-redis ${version} ${args.target}${args.password === undefined ? '' : ' with password'}`, async () => {
   await row();
+  await pubsub();
   if (args.password !== undefined) await wrongPassword();
 });

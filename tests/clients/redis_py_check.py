@@ -4,7 +4,8 @@
 Connects with redis-py's defaults (or the --mode/--parser variant), then checks PING, ECHO
 of a binary payload, ADD/SUM through execute_command, CLIENT SETNAME then CLIENT LIST
 (name and resp= shown), a pipeline and a transaction of 1,000 commands with every reply
-checked. With --password the server requires it: the row connects with password= and a
+checked, and pub/sub: pubsub() subscribe and psubscribe, get_message, listen, the
+health-check PING while subscribed, publish's receiver count, unsubscribing. With --password the server requires it: the row connects with password= and a
 wrong password must raise redis.exceptions.AuthenticationError. Exits 1 with a message
 on the first mismatch.
 
@@ -172,6 +173,64 @@ async def row(args, password):
         await close(client)
 
 
+async def message(p):
+    """The next message a PubSub object gets, waiting at most 5 s."""
+    got = await done(p.get_message(timeout=5))
+    if got is None:
+        raise Mismatch(f"{STEP}: no message within 5 s")
+    return got
+
+
+async def pubsub(args, password):
+    client = connect(args, password)
+    publisher = connect(args, password)
+    p = client.pubsub()
+    channel = f"matrix:{os.getpid()}:news".encode()
+    pattern = f"matrix:{os.getpid()}:n*".encode()
+    try:
+        step("SUBSCRIBE and PSUBSCRIBE through pubsub()")
+        await done(p.subscribe(channel))
+        await done(p.psubscribe(pattern))
+        check("subscribe confirmation", await message(p),
+              {"type": "subscribe", "pattern": None, "channel": channel, "data": 1})
+        check("psubscribe confirmation", await message(p),
+              {"type": "psubscribe", "pattern": None, "channel": pattern, "data": 2})
+
+        step("PUBLISH, get_message")
+        check("PUBLISH receivers", await done(publisher.publish(channel, b"hello\r\n")), 2)
+        check("message", await message(p),
+              {"type": "message", "pattern": None, "channel": channel, "data": b"hello\r\n"})
+        check("pmessage", await message(p),
+              {"type": "pmessage", "pattern": pattern, "channel": channel, "data": b"hello\r\n"})
+
+        step("health-check PING while subscribed")
+        p.connection.next_health_check = 0
+        await done(p.check_health())
+        check("PUBLISH receivers", await done(publisher.publish(channel, b"after ping")), 2)
+        # The health check's pong is swallowed: the next message is the published one.
+        check("message after the health check", (await message(p))["data"], b"after ping")
+        check("pmessage after the health check", (await message(p))["data"], b"after ping")
+
+        step("listen")
+        await done(p.punsubscribe(pattern))
+        check("punsubscribe confirmation", await message(p),
+              {"type": "punsubscribe", "pattern": None, "channel": pattern, "data": 1})
+        check("PUBLISH receivers", await done(publisher.publish(channel, b"listened")), 1)
+        listening = p.listen()
+        got = await (listening.__anext__() if args.mode == "asyncio" else done(next(listening)))
+        check("listen", got, {"type": "message", "pattern": None, "channel": channel, "data": b"listened"})
+
+        step("UNSUBSCRIBE")
+        await done(p.unsubscribe())
+        check("unsubscribe confirmation", await message(p),
+              {"type": "unsubscribe", "pattern": None, "channel": channel, "data": 0})
+        check("PUBLISH after unsubscribing", await done(publisher.publish(channel, b"x")), 0)
+    finally:
+        await done(p.aclose() if args.mode == "asyncio" else p.close())
+        await close(client)
+        await close(publisher)
+
+
 async def wrong_password(args, password):
     step("wrong password")
     client = connect(args, password + "-wrong")
@@ -208,6 +267,7 @@ async def main():
     print(label, "hiredis", _hiredis_version())
     try:
         await row(args, args.password)
+        await pubsub(args, args.password)
         if args.password is not None:
             await wrong_password(args, args.password)
     except Mismatch as e:

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod bench;
 pub mod haproxy;
 pub mod notify;
 pub mod redis_server;
@@ -650,6 +651,25 @@ impl Client {
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
             Err(e) => panic!("expected the connection to be closed, got error {e}"),
         }
+    }
+
+    /// Reads whatever values are still on the way (part of a stream), then asserts the
+    /// connection ends (EOF or reset), not a wait.
+    #[track_caller]
+    pub fn expect_closed_after_replies(&mut self) {
+        let end = loop {
+            match self.try_read_value() {
+                Ok(_) => {}
+                Err(e) => break e.kind(),
+            }
+        };
+        assert!(
+            matches!(
+                end,
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+            ),
+            "{end:?}"
+        );
     }
 
     /// Sends PING; `Some(true)` on PONG, `Some(false)` on an error reply, `None` if the

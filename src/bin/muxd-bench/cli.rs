@@ -10,6 +10,7 @@ use muxd::ListenAddr;
 
 use crate::handshake::Greeting;
 use crate::net::Target;
+use crate::pubsub::{PubSubPlan, StopWhen, wire};
 use crate::tls::TlsClient;
 use crate::workload::{Test, Workload, parse_tests};
 
@@ -98,14 +99,33 @@ pub struct Cli {
     #[arg(short = 't', long = "tests", value_name = "LIST")]
     pub tests: Option<String>,
 
-    /// Payload size of the echo test, in bytes.
-    #[arg(
-        short = 'd',
-        long = "data-size",
-        value_name = "BYTES",
-        default_value_t = 3
-    )]
-    pub data_size: usize,
+    /// Payload size of the echo test, in bytes [default: 3]; with --pubsub, of each
+    /// message (at least 24) [default: 64].
+    #[arg(short = 'd', long = "data-size", value_name = "BYTES")]
+    pub data_size: Option<usize>,
+
+    /// Pub/sub mode: --publishers connections publish on --channels channels, each of
+    /// --subscribers connections listens to one (subscriber i to channel i % channels).
+    /// -P is each publisher's window of PUBLISH requests in flight (or --rate the total
+    /// messages/s), -n the messages in all (or --duration), -d the payload size,
+    /// --threads the subscribers' threads. Every message is checked at every subscriber
+    /// (nothing lost, duplicated or reordered per publisher) and every PUBLISH reply
+    /// (it reached the channel's subscribers); latency is from when a message was due
+    /// (the time inside its payload) to its delivery.
+    #[arg(long, conflicts_with_all = ["tests", "command", "idle", "lockstep"])]
+    pub pubsub: bool,
+
+    /// With --pubsub: publishing connections.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "pubsub")]
+    pub publishers: usize,
+
+    /// With --pubsub: subscribing connections.
+    #[arg(long, value_name = "N", default_value_t = 50, requires = "pubsub")]
+    pub subscribers: usize,
+
+    /// With --pubsub: channels the subscribers are spread over.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "pubsub")]
+    pub channels: usize,
 
     /// Run this command instead of the tests (split on spaces). Its expected reply is
     /// learned from the first reply; every later reply must equal it byte for byte.
@@ -209,6 +229,8 @@ pub enum Mode {
         count: usize,
         hold: Option<Duration>,
     },
+    /// Publish and subscribe.
+    PubSub(PubSubPlan),
 }
 
 /// What the tool will do: the flags, checked.
@@ -277,18 +299,20 @@ impl Cli {
                 count,
                 hold: duration,
             },
+            None if self.pubsub => Mode::PubSub(self.pubsub_plan(duration, timeout)?),
             None => {
+                let data_size = self.data_size.unwrap_or(3);
                 if self.pipeline == 0 || self.pipeline > MAX_PIPELINE {
                     bail!("-P must be between 1 and {MAX_PIPELINE}");
                 }
-                if self.data_size > MAX_DATA_SIZE {
+                if data_size > MAX_DATA_SIZE {
                     bail!("-d must be at most {MAX_DATA_SIZE} bytes (512 MiB)");
                 }
-                if self.data_size.saturating_mul(self.pipeline) > MAX_BATCH_BYTES {
+                if data_size.saturating_mul(self.pipeline) > MAX_BATCH_BYTES {
                     bail!(
                         "-P {} requests of {} bytes do not fit in 1 GiB",
                         self.pipeline,
-                        self.data_size
+                        data_size
                     );
                 }
                 let workloads = match &self.command {
@@ -300,7 +324,7 @@ impl Cli {
                         };
                         tests
                             .into_iter()
-                            .map(|t| Workload::builtin(t, self.data_size))
+                            .map(|t| Workload::builtin(t, data_size))
                             .collect()
                     }
                 };
@@ -350,6 +374,50 @@ impl Cli {
             mode,
             json: self.json,
             quiet: self.quiet,
+            timeout,
+        })
+    }
+}
+
+impl Cli {
+    /// The pub/sub run the flags ask for.
+    fn pubsub_plan(
+        &self,
+        duration: Option<Duration>,
+        timeout: Duration,
+    ) -> anyhow::Result<PubSubPlan> {
+        if self.publishers == 0 || self.subscribers == 0 || self.channels == 0 {
+            bail!("--pubsub needs at least one publisher, subscriber and channel");
+        }
+        if self.pipeline == 0 || self.pipeline > MAX_PIPELINE {
+            bail!("-P must be between 1 and {MAX_PIPELINE}");
+        }
+        let payload = self.data_size.unwrap_or(64);
+        if !(wire::HEADER..=MAX_DATA_SIZE).contains(&payload) {
+            bail!(
+                "-d must be between {} and {MAX_DATA_SIZE} bytes with --pubsub",
+                wire::HEADER
+            );
+        }
+        let stop = match duration {
+            Some(d) => StopWhen::Duration(d),
+            None if self.requests == 0 => bail!("-n needs at least 1 message"),
+            None => StopWhen::Messages(self.requests),
+        };
+        if let Some(r) = self.rate
+            && !(r.is_finite() && r > 0.0)
+        {
+            bail!("--rate must be a positive number of messages per second");
+        }
+        Ok(PubSubPlan {
+            publishers: self.publishers,
+            subscribers: self.subscribers,
+            channels: self.channels,
+            payload,
+            pipeline: self.pipeline,
+            rate: self.rate,
+            stop,
+            threads: self.threads.max(1).min(self.subscribers),
             timeout,
         })
     }

@@ -19,6 +19,7 @@ mod cli;
 mod handshake;
 mod idle;
 mod net;
+mod pubsub;
 mod report;
 mod threads;
 mod timer;
@@ -68,6 +69,17 @@ fn main() -> ExitCode {
 fn run(plan: &Plan) -> anyhow::Result<bool> {
     match &plan.mode {
         Mode::Idle { count, hold } => idle::run(plan, *count, *hold),
+        Mode::PubSub(pubsub) => {
+            let (report, samples) = pubsub::run(&plan.target, pubsub, &plan.greeting, plan.quiet)?;
+            print_report(plan.json, &report.to_json(), &report.to_text())?;
+            if !report.is_clean() {
+                eprintln!("muxd-bench: pubsub: something went wrong, for example:");
+                for s in samples {
+                    eprintln!("  {s}");
+                }
+            }
+            Ok(report.is_clean())
+        }
         Mode::Load {
             workloads,
             stop,
@@ -78,14 +90,7 @@ fn run(plan: &Plan) -> anyhow::Result<bool> {
             let mut clean = true;
             for workload in workloads {
                 let (report, samples) = run_test(plan, workload, *stop, *rate, *lockstep)?;
-                let mut out = std::io::stdout().lock();
-                if plan.json {
-                    writeln!(out, "{}", report.to_json())?;
-                } else {
-                    write!(out, "{}", report.to_text())?;
-                }
-                out.flush()?;
-                drop(out);
+                print_report(plan.json, &report.to_json(), &report.to_text())?;
                 if !report.is_clean() {
                     clean = false;
                     eprintln!(
@@ -100,6 +105,17 @@ fn run(plan: &Plan) -> anyhow::Result<bool> {
             Ok(clean)
         }
     }
+}
+
+/// Prints a report on stdout: its JSON line with `--json`, else its text.
+fn print_report(json: bool, as_json: &str, as_text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{as_json}")?;
+    } else {
+        write!(out, "{as_text}")?;
+    }
+    out.flush()
 }
 
 /// Runs one test on every thread; returns its report and samples of what went wrong.
