@@ -108,7 +108,7 @@ pub(super) fn bind_listeners(
         {
             return Err(Error::bind(&listener.info().addr, e));
         }
-        info!("listening on {}{how}", listener.info().addr);
+        info!(target: LOG_TARGET, "listening on {}{how}", listener.info().addr);
         listeners.push(ListenerSlot {
             listener: Some(listener),
             pending: false,
